@@ -1,0 +1,153 @@
+"""Is an example in a translated prompt the same example as in the English one?
+
+A pure-code example line (``>>> f(1)``, ``f(x) ➞ y``) must be byte-identical after
+translation (trailing whitespace aside). A line that mixes code and prose
+(``f(x) should return 16.``, ``Input: arr = [1]``) may have its prose translated, so
+it is compared on its code: calls, literals, brackets, operators and numbers, in order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_KEEP_WORDS = {"True", "False", "None"}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def _split_protected(line: str) -> list[tuple[bool, str]]:
+    """Pieces of ``line``: (True, quoted string or bracketed group) or (False, bare text)."""
+    pieces: list[tuple[bool, str]] = []
+    buf = ""
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch in "'\"" or ch in "([{":
+            if buf:
+                pieces.append((False, buf))
+                buf = ""
+            j = _span_end(line, i)
+            pieces.append((True, line[i:j]))
+            i = j
+            continue
+        buf += ch
+        i += 1
+    if buf:
+        pieces.append((False, buf))
+    return pieces
+
+
+def _span_end(line: str, i: int) -> int:
+    if line[i] in "'\"":
+        j = line.find(line[i], i + 1)
+        return len(line) if j < 0 else j + 1
+    depth, quote = 0, ""
+    for j in range(i, len(line)):
+        ch = line[j]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return len(line)
+
+
+def prose_words(line: str, functions: Sequence[str]) -> list[str]:
+    """Bare words outside strings/brackets that are not code (function names, True/False/None)."""
+    words = []
+    prev = ""
+    for protected, piece in _split_protected(line):
+        if protected and piece.startswith("(") and not re.search(r"[A-Za-z_0-9]\s*$", prev):
+            words += prose_words(piece[1:].rstrip(")）"), functions)
+        prev = piece
+        if not protected:
+            words += [w for w in _WORD.findall(piece) if w not in _KEEP_WORDS and w not in functions]
+    return words
+
+
+def code_skeleton(line: str, functions: Sequence[str]) -> str:
+    """The code of a line with its prose removed: what translation must not change."""
+    out = []
+    prev = ""
+    for protected, piece in _split_protected(line):
+        if protected and piece.startswith("(") and not re.search(r"[A-Za-z_0-9]\s*$", prev):
+            out.append("( " + code_skeleton(piece[1:].rstrip(")）"), functions) + " )")  # a remark, not a call
+            prev = piece
+            continue
+        prev = piece
+        if protected:
+            out.append(piece)
+            continue
+        for tok in re.findall(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|==>|=>|==|->|<=|>=|!=|[=<>+\-*/%➞→]", piece):
+            if tok[0].isalpha() or tok[0] == "_":
+                if tok in _KEEP_WORDS or tok in functions:
+                    out.append(tok)
+            elif tok != "=":  # a lone '=' is pseudo-code prose ("return = x" may become "xを返す")
+                out.append(tok)
+    return " ".join(out)
+
+
+def is_pure_code(line: str, functions: Sequence[str]) -> bool:
+    return not prose_words(line, functions) and not re.search(r"[^\x00-\x7f➞→≤≥]", line)
+
+
+@dataclass(frozen=True)
+class ExampleMatch:
+    """Where the English example line ``en`` went in the translation (``ja_index`` -1: nowhere)."""
+
+    en: str
+    ja_index: int
+    how: str  # exact | code (prose translated, code equal) | changed | missing
+    ja: str = ""
+
+
+def match_examples(en_examples: Sequence[str], ja_lines: Sequence[str], functions: Sequence[str]) -> list[ExampleMatch]:
+    """Find each English example line, in order, among the translated docstring's lines.
+
+    Greedy and monotone: examples keep their order in a translation. An English line
+    with no exact or code-equal counterpart is ``changed`` when a line whose skeleton
+    is close exists where it should be (that is what a translator mangling an example
+    looks like), else ``missing``.
+    """
+    import difflib
+
+    matches = []
+    pos = 0
+    norm = [ln.rstrip() for ln in ja_lines]
+    for en in en_examples:
+        en_n = en.rstrip()
+        pure = is_pure_code(en_n, functions)
+        found = -1
+        how = ""
+        for j in range(pos, len(norm)):
+            if norm[j] == en_n:
+                found, how = j, "exact"
+                break
+        if found < 0 and not pure:
+            skel = code_skeleton(en_n, functions)
+            for j in range(pos, len(norm)):
+                if norm[j] and code_skeleton(norm[j], functions) == skel:
+                    found, how = j, "code"
+                    break
+        if found < 0:
+            best, best_j = 0.0, -1
+            for j in range(pos, len(norm)):
+                r = difflib.SequenceMatcher(None, en_n, norm[j]).ratio()
+                if r > best:
+                    best, best_j = r, j
+            if best >= 0.75:
+                matches.append(ExampleMatch(en, best_j, "changed", norm[best_j]))
+                pos = best_j + 1
+            else:
+                matches.append(ExampleMatch(en, -1, "missing"))
+            continue
+        matches.append(ExampleMatch(en, found, how, norm[found]))
+        pos = found + 1
+    return matches
