@@ -18,7 +18,7 @@ from pathlib import Path
 from cltrlib.codegen.engine import GenRequest, SamplingConfig, generate_many
 from cltrlib.codegen.prompts import PROMPT_VERSION, build_prompt_text, stops_for, to_sample_fields
 from cltrlib.data import Problem, load_problems
-from cltrlib.data.problems import humaneval_path, resolve_data_file
+from cltrlib.data.problems import REBUILT_NAME, humaneval_path, rebuilt_jhumaneval_path, resolve_data_file
 from cltrlib.store import RunStore
 
 ENGINE_VERSION = "1"
@@ -52,6 +52,8 @@ def dataset_fingerprint(dataset: str) -> str:
         path = humaneval_path()
     elif dataset == "jhumaneval":
         path = resolve_data_file("jhumaneval/jhuman-eval.jsonl.gz")
+    elif dataset == REBUILT_NAME:
+        path = rebuilt_jhumaneval_path()
     else:
         path = Path(dataset)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -18,6 +18,11 @@ from cltrlib import config
 JHUMANEVAL_RELPATH = "jhumaneval/jhuman-eval.jsonl.gz"
 JHUMANEVAL_HUB_ID = "kogi-jwu/jhumaneval"
 REQUIRED_FIELDS = ("task_id", "prompt", "entry_point", "test")
+REBUILT_NAME = "jhumaneval-rebuilt"  # written by `python -m cltrlib jhumaneval build` (gitignored)
+
+
+def rebuilt_jhumaneval_path() -> Path:
+    return config.REPO_ROOT / "data" / "built" / "jhumaneval-rebuilt.jsonl.gz"
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -171,10 +176,16 @@ def load_problems(dataset: str | Path, language: str | None = None) -> list[Prob
         return load_humaneval()
     if name == "jhumaneval":
         return load_jhumaneval()
+    if name == REBUILT_NAME:
+        path = rebuilt_jhumaneval_path()
+        if not path.is_file():
+            raise DataNotFoundError(f"'{REBUILT_NAME}' has not been built yet ({path} is missing): run "
+                                    "'python -m cltrlib jhumaneval build --backend memory'")
+        return load_jhumaneval(path)
     path = Path(name)
     if not path.is_file():
         raise DataNotFoundError(
-            f"Unknown data set '{name}': use 'humaneval', 'jhumaneval' or the path of a JSONL(.gz) file"
+            f"Unknown data set '{name}': use 'humaneval', 'jhumaneval', '{REBUILT_NAME}' or the path of a JSONL(.gz) file"
         )
     rows = read_jsonl(path)
     lang = language or ("ja" if rows and "prompt_en" in rows[0] else "en")

@@ -125,7 +125,7 @@ def _is_literal_line(content: str) -> bool:
     import ast
 
     body = content.rstrip(",").strip()
-    if not body or not body[0] in "[({'\"-0123456789":
+    if not body or body[0] not in "[({'\"-0123456789":
         return False
     try:
         ast.literal_eval(body)

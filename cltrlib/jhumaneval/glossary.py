@@ -1,0 +1,87 @@
+"""Glossary / post-edit table: terms a machine translator gets wrong, fixed after translation.
+
+Paper A repaired terminology by hand and with GPT-4 against the code. The mechanical
+part of that is a table: when the English source contains a term, its translation
+must contain the required rendering, and known wrong renderings are replaced by it
+(e.g. "Kata", a coding-kata, must stay "Kata" and not become 型). Entries whose
+required rendering is still missing after the post-edit are reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class GlossaryEntry:
+    source: str  # English term (matched as a whole word, case-sensitive)
+    target: str  # required rendering in the translation
+    wrong: tuple[str, ...] = ()  # renderings to replace by ``target``
+    note: str = ""
+
+
+# Terms of HumanEval prompts that MT renders wrongly; extend with --glossary FILE.
+DEFAULT_ENTRIES: tuple[GlossaryEntry, ...] = (
+    GlossaryEntry("Kata", "Kata", ("型", "カタ", "形"), "HumanEval/116: a coding kata, not a type"),
+    GlossaryEntry("palindrome", "回文", ("パリンドローム",), "standard Japanese term"),
+    GlossaryEntry("string", "文字列", ("ストリング", "弦"), "Python str, not a musical string"),
+)
+
+
+@dataclass
+class Glossary:
+    entries: list[GlossaryEntry] = field(default_factory=lambda: list(DEFAULT_ENTRIES))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, include_defaults: bool = True) -> Glossary:
+        """Defaults plus a JSON file: a list of {"source", "target", "wrong": [...], "note"}."""
+        entries = list(DEFAULT_ENTRIES) if include_defaults else []
+        if path is not None:
+            path = Path(path)
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"glossary {path}: cannot read it as JSON ({exc})") from None
+            if not isinstance(raw, list):
+                raise ValueError(f"glossary {path}: expected a JSON list of entries")
+            for k, e in enumerate(raw):
+                if not isinstance(e, dict) or not {"source", "target"} <= set(e):
+                    raise ValueError(f"glossary {path}: entry {k} needs 'source' and 'target'")
+                entries.append(GlossaryEntry(e["source"], e["target"], tuple(e.get("wrong", ())), e.get("note", "")))
+        return cls(entries)
+
+    def applicable(self, source: str) -> list[GlossaryEntry]:
+        return [e for e in self.entries if re.search(rf"(?<![A-Za-z]){re.escape(e.source)}(?![A-Za-z])", source)]
+
+    def post_edit(self, source: str, translation: str) -> tuple[str, list[str]]:
+        """Apply the table to one translation; return (fixed text, problems left)."""
+        problems = []
+        for e in self.applicable(source):
+            for w in e.wrong:
+                if w in translation and e.target not in translation:
+                    translation = translation.replace(w, e.target)
+            if e.target not in translation:
+                problems.append(f"{e.source!r} should be rendered {e.target!r}")
+        return translation, problems
+
+    def instructions(self, sources: Iterable[str]) -> list[str]:
+        """Lines for an LLM prompt: the terms that occur in ``sources``."""
+        seen: dict[str, GlossaryEntry] = {}
+        for s in sources:
+            for e in self.applicable(s):
+                seen[e.source] = e
+        return [f"- {e.source} → {e.target}" + (f" (never {', '.join(e.wrong)})" if e.wrong else "")
+                for e in seen.values()]
+
+
+def post_edit_all(glossary: Glossary, sources: Sequence[str], translations: Sequence[str]) -> tuple[list[str], list]:
+    out, problems = [], []
+    for k, (s, t) in enumerate(zip(sources, translations, strict=True)):
+        fixed, probs = glossary.post_edit(s, t)
+        out.append(fixed)
+        problems += [(k, p) for p in probs]
+    return out, problems
