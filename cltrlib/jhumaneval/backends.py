@@ -26,6 +26,10 @@ LANG_NAMES = {"en": "English", "ja": "Japanese", "fr": "French", "de": "German",
               "ko": "Korean"}
 
 
+# One demonstration for base (non-chat) causal models, so they continue in the target language.
+ONE_SHOT = {"ja": ("Return the sum of the list.", "リストの合計を返す。")}
+
+
 class Translator:
     """Base class: ``name`` identifies the backend and its settings in the cache."""
 
@@ -181,7 +185,7 @@ class OpenAIRepairer(OpenAIChatTranslator):
 class HFTranslator(Translator):
     """A local Hugging Face model: seq2seq (Marian, NLLB, T5, ...) or causal (instruct or base).
 
-    Causal models get the chat template when the tokenizer has one, else a few-shot-free
+    Causal models get the chat template when the tokenizer has one, else a one-shot
     "English: ... / Japanese:" completion cut at the first newline. Greedy decoding, so a
     rebuild is deterministic and the cache is valid.
     """
@@ -193,21 +197,21 @@ class HFTranslator(Translator):
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from cltrlib.models import EMBEDDED_MODELS, resolve_model_path
+        from cltrlib.models import model_revision, resolve_model_path
 
-        path = str(resolve_model_path(model)) if model in EMBEDDED_MODELS else model
+        path = resolve_model_path(model)
         cfg = AutoConfig.from_pretrained(path)
         self.seq2seq = bool(getattr(cfg, "is_encoder_decoder", False))
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="right" if self.seq2seq else "left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         cls = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
-        self.model = cls.from_pretrained(path, torch_dtype=torch.float32).to(device).eval()
+        self.model = cls.from_pretrained(path, dtype=torch.float32).to(device).eval()
         self.device = device
         self.max_new_tokens = max_new_tokens
         self.prefix = prefix
         self.batch_size = batch_size
-        self.name = f"hf:{model}:{'s2s' if self.seq2seq else 'causal'}:{max_new_tokens}:{prefix}"
+        self.name = f"hf:{model}:{model_revision(model)}:{'s2s' if self.seq2seq else 'causal'}:{max_new_tokens}:{prefix}"
 
     def _prompt(self, text: str, src: str, tgt: str) -> str:
         s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
@@ -217,7 +221,9 @@ class HFTranslator(Translator):
             msgs = [{"role": "user", "content": f"Translate this {s} text to {t}. Answer with the translation only.\n\n"
                                                  f"{text}"}]
             return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        return f"{s}: {text}\n{t}:"
+        shot = ONE_SHOT.get(tgt)
+        demo = f"{s}: {shot[0]}\n{t}: {shot[1]}\n" if shot and src == "en" else ""
+        return f"{demo}{s}: {text}\n{t}:"
 
     def translate_batch(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
         import torch
@@ -233,7 +239,7 @@ class HFTranslator(Translator):
         outs = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
         if not self.seq2seq and not getattr(self.tokenizer, "chat_template", None):
             outs = [o.split("\n")[0] for o in outs]
-        return [o.strip() for o in outs]
+        return [o.strip().rstrip("\ufffd") for o in outs]  # a cut multi-byte character decodes to U+FFFD
 
 
 def make_translator(backend: str, **opts) -> Translator:
