@@ -1,11 +1,15 @@
 """Running untrusted model code: never in the caller's process.
 
-``run_program`` runs one program in a separate OS process (own session/process group,
-timeout, rlimits, scratch directory, scrubbed environment); ``run_programs`` runs many
-over a pool of worker threads, each supervising one child at a time.
+A few long-lived sandboxed workers (one per core; inside bubblewrap when it works here)
+fork a fresh child per program: own session and process group, wall-clock/CPU/memory/
+file-size limits, a fresh scratch directory, a scrubbed environment, closed stdin,
+capped output, no network, and a verdict token on a private pipe. ``run_program`` runs
+one program, ``run_programs`` many, ``ExecutionPool`` keeps workers across calls.
+``isolation_level()`` names the isolation in force (recorded in every results file).
 """
 
-from cltrlib.execution.pool import run_programs
-from cltrlib.execution.sandbox import ExecResult, SandboxLimits, isolation_level, run_program
+from cltrlib.execution.pool import ExecutionPool, run_program, run_programs
+from cltrlib.execution.sandbox import ExecResult, SandboxLimits, SandboxUnavailableError, isolation_level
 
-__all__ = ["ExecResult", "SandboxLimits", "isolation_level", "run_program", "run_programs"]
+__all__ = ["ExecResult", "ExecutionPool", "SandboxLimits", "SandboxUnavailableError", "isolation_level",
+           "run_program", "run_programs"]

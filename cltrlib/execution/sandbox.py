@@ -1,53 +1,61 @@
-"""One untrusted program in its own process, with limits.
+"""Limits, results and the isolation backend (bubblewrap when it works here, else rlimits + process groups).
 
-The verdict does not trust the exit status alone: the program passes only if the
-runner reaches the line after the program (after ``check(...)``) and writes a
-random token to a pipe the program never sees, so ``sys.exit(0)`` or ``os._exit(0)``
-midway is a failure, not a pass.
+Every program runs in a child forked by a sandboxed worker (see ``forkserver.py``). This
+module decides how a worker is started:
+
+- ``bwrap``: the worker runs under bubblewrap with new PID, network, IPC and UTS
+  namespaces, a read-only bind of ``/``, a private size-capped ``/tmp``, ``/proc`` of its
+  own PID namespace, a minimal ``/dev``, ``--new-session`` and ``--die-with-parent``. A
+  program there sees no other process of the machine, has no network, cannot write outside
+  its scratch directory, and everything it forks dies with the verdict.
+- ``rlimits+pgroup`` (fallback, e.g. macOS or no bwrap): the worker is a plain process;
+  programs still get their own session, rlimits, scratch directory and a killed process
+  tree, plus a network namespace when the kernel lets us (root) or a socket guard.
+
+``isolation_level()`` names the level in force; it is written into every results file.
+Set ``CLTR_SANDBOX=none`` to force the fallback, ``CLTR_SANDBOX=bwrap`` to require bwrap.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import resource
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 OUTPUT_CAP = 64 * 1024
+TMPFS_BYTES = 512 << 20
+FORKSERVER = Path(__file__).with_name("forkserver.py")
 
-# Runs inside the child: read the token from fd 3, close it, run the program, report.
-_RUNNER = r"""
-import os, sys
-_fd = int(sys.argv[1]); _tok = os.read(_fd, 64); os.close(_fd)
-_wfd = int(sys.argv[2])
-_src = open(sys.argv[3], encoding="utf-8").read()
-_g = {"__name__": "__main__", "__builtins__": __builtins__}
-try:
-    exec(compile(_src, "program.py", "exec"), _g)
-except BaseException as _e:
-    import traceback
-    _msg = traceback.format_exception_only(type(_e), _e)[-1].strip()
-    os.write(_wfd, b"E" + _msg[:2000].encode("utf-8", "replace"))
-    os._exit(1)
-os.write(_wfd, b"P" + _tok)
-os._exit(0)
-"""
+
+class SandboxUnavailableError(RuntimeError):
+    """CLTR_SANDBOX=bwrap was asked for but bubblewrap does not work here."""
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per-program limits. Memory is the address-space cap (RLIMIT_AS)."""
+    """Per-program limits.
+
+    ``timeout`` is wall-clock seconds (CPU time is capped a little above it as a backstop);
+    ``memory_mb`` the address-space cap (RLIMIT_AS); ``file_size_mb`` the largest file a
+    program may write; ``max_processes`` the most processes a program may have at once
+    (enforced by RLIMIT_NPROC for non-root users and by counting the PID namespace under bwrap).
+    """
 
     timeout: float = 10.0
     memory_mb: int = 4096
     file_size_mb: int = 16
-    max_processes: int | None = None
+    max_processes: int | None = 64
+    output_cap: int = OUTPUT_CAP
+
+    def request(self) -> dict:
+        return {"timeout": float(self.timeout), "memory_mb": int(self.memory_mb),
+                "file_size_mb": int(self.file_size_mb), "max_processes": self.max_processes,
+                "output_cap": int(self.output_cap)}
 
 
 @dataclass
@@ -65,87 +73,83 @@ class ExecResult:
         return asdict(self)
 
 
+def _bwrap_args(scratch_root: str) -> list[str]:
+    """The bubblewrap command prefix for a worker; paths under /tmp that Python needs are bound back."""
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--ro-bind", "/", "/",
+            "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    if os.geteuid() != 0:
+        args.insert(1, "--unshare-user")
+    tmp_roots = {Path(tempfile.gettempdir()).resolve(), Path("/tmp").resolve()}
+    needed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.executable,
+                                          *[p for p in sys.path if p])}
+    for path in sorted(needed):
+        if any(t in path.parents for t in tmp_roots) and path.exists():  # never /tmp itself
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--chdir", scratch_root if scratch_root.startswith("/tmp") else "/", "--setenv", "HOME", "/tmp"]
+    return args
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_works() -> tuple[bool, str]:
+    """Probe once per process: does a bwrap sandbox start a Python here?"""
+    if shutil.which("bwrap") is None:
+        return False, "bwrap not installed"
+    cmd = _bwrap_args("/tmp") + [sys.executable, "-s", "-c", "import os; print(os.getpid())"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=worker_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap failed to start: {exc}"
+    if proc.returncode != 0 or proc.stdout.strip() != "2":
+        return False, f"bwrap failed (exit {proc.returncode}): {proc.stderr.strip()[:200]}"
+    return True, "ok"
+
+
+def backend() -> str:
+    """``bwrap`` or ``fallback``, honouring CLTR_SANDBOX (auto | bwrap | none)."""
+    want = os.environ.get("CLTR_SANDBOX", "auto").strip().lower()
+    if want in ("none", "fallback", "rlimits"):
+        return "fallback"
+    ok, why = _bwrap_works()
+    if want == "bwrap" and not ok:
+        raise SandboxUnavailableError(f"CLTR_SANDBOX=bwrap but {why}; install bubblewrap (make system-deps)")
+    return "bwrap" if ok else "fallback"
+
+
+@functools.lru_cache(maxsize=4)
+def _fallback_has_netns() -> bool:
+    """Whether a plain worker can unshare its network namespace (root on Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    code = "import ctypes,sys; sys.exit(0 if ctypes.CDLL(None).unshare(0x40000000) == 0 else 1)"
+    try:
+        return subprocess.run([sys.executable, "-s", "-c", code], timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def isolation_level() -> str:
     """Which isolation is in force; recorded in every results file."""
-    return "process-group+rlimits"
+    if backend() == "bwrap":
+        return "bwrap(pid,net,ipc,uts ns; ro /; private /tmp)+rlimits+session+tree-kill"
+    net = "netns" if _fallback_has_netns() else "socket-guard"
+    return f"rlimits+session+tree-kill+{net}"
 
 
-def _preexec(limits: SandboxLimits):
-    def apply() -> None:
-        mem = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        fsz = limits.file_size_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsz, fsz))
-        cpu = int(limits.timeout) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+def worker_env() -> dict[str, str]:
+    """The environment a worker (and every program) starts from: nothing of ours leaks in."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def worker_command(kind: str) -> tuple[list[str], str | None]:
+    """argv for one worker and the host scratch directory to remove afterwards (None under bwrap)."""
+    import json
 
-
-def run_program(source: str, limits: SandboxLimits | None = None) -> ExecResult:
-    """Run ``source`` (a complete program, e.g. prompt + completion + test + check call)."""
-    limits = limits or SandboxLimits()
-    workdir = tempfile.mkdtemp(prefix="cltr-exec-")
-    token = secrets.token_hex(16).encode()
-    tok_r, tok_w = os.pipe()
-    res_r, res_w = os.pipe()
-    try:
-        prog = os.path.join(workdir, "program.py")
-        with open(prog, "w", encoding="utf-8") as fh:
-            fh.write(source)
-        os.write(tok_w, token)
-        os.close(tok_w)
-        env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _RUNNER, str(tok_r), str(res_w), prog],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, pass_fds=(tok_r, res_w), preexec_fn=_preexec(limits),
-        )
-        os.close(tok_r)
-        os.close(res_w)
-        tok_r = res_w = -1
-        timed_out = False
-        try:
-            out, err = proc.communicate(timeout=limits.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-            out, err = proc.communicate()
-        _kill_group(proc)  # reap anything the program forked into its group
-        duration = time.monotonic() - start
-        report = b""
-        while chunk := os.read(res_r, 65536):
-            report += chunk
-        stdout = out[:OUTPUT_CAP].decode("utf-8", "replace")
-        stderr = err[-OUTPUT_CAP:].decode("utf-8", "replace")
-        if timed_out:
-            return ExecResult(False, "timed out", "timeout", duration, stdout, stderr)
-        if report == b"P" + token and proc.returncode == 0:
-            return ExecResult(True, "passed", "passed", duration, stdout, stderr)
-        if report.startswith(b"E"):
-            msg = report[1:].decode("utf-8", "replace")
-        elif proc.returncode and proc.returncode < 0:
-            msg = f"killed by signal {signal.Signals(-proc.returncode).name}"
-        elif proc.returncode == 0:
-            msg = "program exited before its tests finished"
-        else:
-            msg = f"exit status {proc.returncode}"
-        return ExecResult(False, f"failed: {msg}", "failed", duration, stdout, stderr)
-    finally:
-        for fd in (tok_r, res_w, res_r):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        shutil.rmtree(workdir, ignore_errors=True)
+    source = FORKSERVER.read_text(encoding="utf-8")
+    if kind == "bwrap":
+        cfg = {"pidns": True, "scratch_root": "/tmp/cltr-exec", "has_netns": True}
+        return _bwrap_args("/tmp") + [sys.executable, "-s", "-P", "-c", source, json.dumps(cfg)], None
+    host_root = tempfile.mkdtemp(prefix="cltr-exec-")
+    cfg = {"pidns": False, "scratch_root": host_root, "try_netns": _fallback_has_netns()}
+    return [sys.executable, "-s", "-P", "-c", source, json.dumps(cfg)], host_root
