@@ -13,7 +13,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ks = [int(k) for k in str(args.k).split(",") if k]
     try:
         summary = evaluate_samples(args.samples, args.dataset, args.out, ks=ks, timeout=args.timeout,
-                                   workers=args.workers, memory_mb=args.memory_mb, progress=not args.quiet)
+                                   workers=args.workers, memory_mb=args.memory_mb, progress=not args.quiet,
+                                   time_limits=args.time_limits)
     except (SampleError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +63,8 @@ def register(sub) -> None:
     p.add_argument("--memory-mb", type=int, default=4096, help="address-space cap per program")
     p.add_argument("--out", required=True, help="results JSONL (input fields + passed + result)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--time-limits", default="canonical", choices=["canonical", "fixed"],
+                   help="canonical: per task max(--timeout, 10x the reference solution's measured time); fixed: --timeout")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("generate", help="generate code samples with a model (stored, resumable)")
