@@ -298,7 +298,7 @@ def evaluate_samples(
                 msg = (f"watchdog: sample {todo[j]} ({s['task_id']}, line {s['_line']}) still running after "
                        f"{elapsed:.1f} s, past its {limit:.1f} s limit; its worker will be killed if it does not end")
                 if progress:
-                    bar.write(msg)
+                    bar.write(msg, file=sys.stderr)
                 else:
                     print(msg, file=sys.stderr)
 

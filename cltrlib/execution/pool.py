@@ -47,6 +47,30 @@ class _Job:
     attempt: int = 0
 
 
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root`` (Linux /proc walk; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        children.setdefault(int(stat[stat.rfind(b")") + 2:].split()[1]), []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
 class _Spawner:
     """Starts worker processes from one thread that lives as long as the pool.
 
@@ -140,14 +164,21 @@ class _Worker:
         self.kill()
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            self.proc.kill()
-        except OSError:
-            pass
+        """Kill the worker and everything below it (under bwrap, killing bwrap ends the namespace)."""
+        if self.proc.returncode is None:  # not reaped yet, so its pid cannot have been reused
+            for pid in _descendants(self.proc.pid):  # programs live in their own sessions: not in our group
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -147,9 +147,10 @@ def worker_command(kind: str) -> tuple[list[str], str | None]:
     import json
 
     source = FORKSERVER.read_text(encoding="utf-8")
+    tag = os.environ.get("CLTR_EXEC_TAG", "")  # shows in the worker's command line (tests find leftovers by it)
     if kind == "bwrap":
-        cfg = {"pidns": True, "scratch_root": "/tmp/cltr-exec", "has_netns": True}
+        cfg = {"pidns": True, "scratch_root": "/tmp/cltr-exec", "has_netns": True, "tag": tag}
         return _bwrap_args("/tmp") + [sys.executable, "-s", "-P", "-c", source, json.dumps(cfg)], None
     host_root = tempfile.mkdtemp(prefix="cltr-exec-")
-    cfg = {"pidns": False, "scratch_root": host_root, "try_netns": _fallback_has_netns()}
+    cfg = {"pidns": False, "scratch_root": host_root, "try_netns": _fallback_has_netns(), "tag": tag}
     return [sys.executable, "-s", "-P", "-c", source, json.dumps(cfg)], host_root

@@ -1,0 +1,204 @@
+"""Red-team suite for the sandbox: hostile programs get the right verdict and disturb nothing.
+
+Every case runs under each isolation backend available here (bubblewrap and the
+rlimits + process-group fallback), batched through one pool per backend so the suite
+stays fast. The batch also holds correct programs: they must still pass next to the
+hostile ones (a hostile sample must not disturb the others).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from cltrlib.execution import ExecutionPool, SandboxLimits, isolation_level, run_program, run_programs
+from cltrlib.execution import pool as pool_mod
+from cltrlib.execution.sandbox import _bwrap_works
+
+BACKENDS = ["fallback"] + (["bwrap"] if _bwrap_works()[0] else [])
+MARK = f"cltr-redteam-{uuid.uuid4().hex[:10]}"  # in every worker's command line (CLTR_EXEC_TAG)
+DAEMON = MARK + "-daemon"
+CHECK = "\ndef check(f):\n    assert f(2) == 4\n\ncheck(double)\n"
+GOOD = "def double(x):\n    return 2 * x\n" + CHECK
+
+
+def _bodies() -> dict[str, tuple[str, str, SandboxLimits]]:
+    """name -> (program, expected status (alternatives separated by |), limits)."""
+    quick = SandboxLimits(timeout=1.0)
+    small = SandboxLimits(timeout=3.0, memory_mb=512, file_size_mb=1)
+    daemon = (
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', '{DAEMON}'])\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+    )
+    return {
+        "correct": (GOOD, "passed", quick),
+        "wrong": ("def double(x):\n    return x\n" + CHECK, "failed", quick),
+        "sys_exit_0_before_check": ("import sys\nsys.exit(0)\n" + GOOD, "failed", quick),
+        "os_exit_0_before_check": ("import os\nos._exit(0)\n" + GOOD, "failed", quick),
+        "exit_0_in_atexit_after_wrong": ("import atexit, os\natexit.register(lambda: os._exit(0))\n"
+                                         "def double(x):\n    return 0\n" + CHECK, "failed", quick),
+        "forged_verdict_then_exit": ("import os\nfor fd in range(3, 64):\n    try:\n"
+                                     "        os.write(fd, b'P' + b'0' * 32)\n    except OSError:\n        pass\n"
+                                     "os._exit(0)\n", "failed", quick),
+        "noisy_correct": ("for i in range(20000):\n    print('debug line', i)\n"
+                          "import sys\nprint('x' * 100000, file=sys.stderr)\n" + GOOD, "passed", quick),
+        "slow_correct": ("import time\ntime.sleep(0.4)\n" + GOOD, "passed", quick),
+        "cpu_heavy_correct": ("s = sum(i * i for i in range(300000))\n" + GOOD, "passed", SandboxLimits(timeout=5)),
+        "endless_loop": ("while True:\n    pass\n", "timeout", quick),
+        "ignores_sigalrm": ("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nsignal.alarm(1)\n"
+                            "while True:\n    pass\n", "timeout", quick),
+        "ignores_sigterm_sleeps": ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                   "time.sleep(100)\n", "timeout", quick),
+        "stdout_flood": ("while True:\n    print('x' * 4096)\n", "timeout", quick),
+        "kills_parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD, "failed", quick),
+        "kills_own_group": ("import os, signal\nos.killpg(0, signal.SIGKILL)\n" + GOOD, "failed", quick),
+        "terminates_itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n" + GOOD, "failed", quick),
+        "forks_daemon_then_passes": (daemon + GOOD, "passed", quick),
+        "forks_children_then_fails": ("import os\nfor _ in range(5):\n    if os.fork() == 0:\n"
+                                      "        import time\n        time.sleep(30)\n        os._exit(0)\n"
+                                      "def double(x):\n    return 3\n" + CHECK, "failed", quick),
+        "endless_recursion": ("def f(n):\n    return f(n + 1)\nf(0)\n", "failed", quick),
+        "deep_recursion_segfault": ("import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f(n + 1)\n"
+                                    "f(0)\n", "failed|timeout", small),  # 3.11 frames live on the heap
+        "segfault": ("import ctypes\nctypes.string_at(0)\n", "failed", quick),
+        "memory_cap": ("x = bytearray(1024 * 1024 * 1024)\n", "failed", small),
+        "file_size_cap": ("open('big.bin', 'wb').write(b'x' * (4 << 20))\n", "failed", small),
+        "no_network": ("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n", "failed", quick),
+        "stdin_is_closed": ("input()\n", "failed", quick),
+        "syntax_error": ("def double(x) return 2*x\n", "failed", quick),
+        "scrubbed_env_and_fresh_cwd": (
+            "import os\nassert 'CLTR_REDTEAM_SECRET' not in os.environ, os.environ\n"
+            "assert os.listdir('.') == [], os.listdir('.')\nopen('leftover.txt', 'w').write('x')\n"
+            "assert os.environ['HOME'] == os.getcwd() == os.environ['TMPDIR']\n" + GOOD, "passed", quick),
+        "random_is_seeded": ("import random\nassert random.random() == 0.8444218515250481\n" + GOOD, "passed", quick),
+        "name_is_not_main": ("if __name__ == '__main__':\n    raise SystemExit(1)\n" + GOOD, "passed", quick),
+    }
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_pool(request):
+    os.environ["CLTR_SANDBOX"] = "none" if request.param == "fallback" else "bwrap"
+    os.environ["CLTR_REDTEAM_SECRET"] = "must-not-leak"
+    os.environ["CLTR_EXEC_TAG"] = MARK
+    try:
+        with ExecutionPool(2) as pool:
+            yield request.param, pool
+    finally:
+        for var in ("CLTR_SANDBOX", "CLTR_REDTEAM_SECRET", "CLTR_EXEC_TAG"):
+            os.environ.pop(var, None)
+    time.sleep(0.3)
+    assert _procs_with(MARK) == [], "workers or programs outlived the pool"
+
+
+def _procs_with(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def test_hostile_batch_gets_right_verdicts(backend_pool):
+    kind, pool = backend_pool
+    cases = _bodies()
+    names = list(cases)
+    t0 = time.monotonic()
+    results = pool.run([cases[n][0] for n in names], [cases[n][2] for n in names])
+    elapsed = time.monotonic() - t0
+    got = {n: (r.status, r.result) for n, r in zip(names, results, strict=True)}
+    wrong = {n: got[n] for n in names if got[n][0] not in cases[n][1].split("|")}
+    assert not wrong, f"{kind}: unexpected verdicts {wrong}"
+    by = dict(zip(names, results, strict=True))
+    assert "exited before its tests finished" in by["os_exit_0_before_check"].result
+    assert "SystemExit" in by["sys_exit_0_before_check"].result
+    assert by["kills_parent"].result == "failed: the program killed its sandbox worker"
+    assert "MemoryError" in by["memory_cap"].result
+    assert "File too large" in by["file_size_cap"].result or "EFBIG" in by["file_size_cap"].result
+    # captured output is capped, the flood did not stall anything, and timeouts are punctual
+    assert len(by["stdout_flood"].stdout) < 70_000 and "more bytes of stdout dropped" in by["stdout_flood"].stdout
+    assert by["noisy_correct"].stdout.startswith("debug line 0\n")
+    for n in ("endless_loop", "ignores_sigalrm", "ignores_sigterm_sleeps", "stdout_flood"):
+        assert 0.95 <= by[n].duration < 2.0, (n, by[n].duration)
+    assert elapsed < 30
+    time.sleep(0.3)
+    assert _procs_with(DAEMON) == [], "a daemon outlived its program"
+
+
+def test_same_batch_twice_same_verdicts(backend_pool):
+    _, pool = backend_pool
+    cases = _bodies()
+    picks = ["correct", "wrong", "os_exit_0_before_check", "kills_parent", "segfault", "random_is_seeded",
+             "forks_children_then_fails"]
+    first = [r.status for r in pool.run([cases[n][0] for n in picks], [cases[n][2] for n in picks])]
+    second = [r.status for r in pool.run([cases[n][0] for n in picks], [cases[n][2] for n in picks])]
+    assert first == second == [cases[n][1] for n in picks]
+
+
+def test_fork_bomb_is_contained(backend_pool):
+    kind, pool = backend_pool
+    if kind != "bwrap" and os.geteuid() == 0:
+        pytest.skip("without bwrap, root is exempt from RLIMIT_NPROC: a fork bomb would hit the shared machine")
+    pool.run([GOOD, GOOD])  # both workers up
+    before = len(_procs_with(MARK))
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    res = pool.run([bomb, GOOD], SandboxLimits(timeout=2.0, max_processes=32))
+    assert res[0].status in ("failed", "timeout") and res[1].passed
+    time.sleep(0.2)
+    assert len(_procs_with(MARK)) == before, "fork bomb left processes behind"
+
+
+def test_bwrap_confines_filesystem_and_processes(backend_pool):
+    kind, pool = backend_pool
+    if kind != "bwrap":
+        pytest.skip("filesystem and PID confinement need bubblewrap")
+    here = os.path.abspath(__file__)
+    progs = [
+        f"open({here!r} + '.pwned', 'w')\n",  # read-only root
+        "import os\nassert len([p for p in os.listdir('/proc') if p.isdigit()]) <= 4, os.listdir('/proc')\n" + GOOD,
+        "import os\nassert os.listdir('/tmp') == ['cltr-exec'], os.listdir('/tmp')\n" + GOOD,  # private /tmp
+    ]
+    res = pool.run(progs, SandboxLimits(timeout=2))
+    assert [r.status for r in res] == ["failed", "passed", "passed"], [r.result for r in res]
+    assert "Read-only file system" in res[0].result
+    assert not os.path.exists(here + ".pwned")
+    assert isolation_level().startswith("bwrap")
+
+
+def test_watchdog_reports_and_kills_a_frozen_worker(backend_pool, monkeypatch):
+    """A program that SIGSTOPs its own worker: the watchdog notices, kills the worker, gives a timeout."""
+    _, pool = backend_pool
+    monkeypatch.setattr(pool_mod, "WATCHDOG_NOTICE", 0.5)
+    monkeypatch.setattr(pool_mod, "WATCHDOG_KILL", 1.5)
+    freeze = "import os, signal, time\nos.kill(os.getppid(), signal.SIGSTOP)\ntime.sleep(30)\n"
+    stuck: list[tuple] = []
+    res = pool.run([freeze, GOOD, GOOD], SandboxLimits(timeout=0.5), on_stuck=lambda *a: stuck.append(a))
+    assert res[0].status == "timeout" and "watchdog" in res[0].result
+    assert res[1].passed and res[2].passed
+    assert stuck and stuck[0][0] == 0 and stuck[0][1] >= 1.0
+
+
+def test_run_program_and_run_programs_public_api():
+    r = run_program(GOOD, SandboxLimits(timeout=2))
+    assert r.passed and r.status == "passed" and r.result == "passed" and r.duration > 0
+    seen = []
+    out = run_programs([GOOD, "assert False"], workers=2, on_result=lambda i, res: seen.append(i))
+    assert [o.status for o in out] == ["passed", "failed"] and sorted(seen) == [0, 1]
+    assert run_programs([]) == []
+
+
+def test_each_program_gets_a_fresh_empty_directory():
+    prog = "import os\nassert os.listdir('.') == [], os.listdir('.')\nopen('leftover.txt', 'w').write('x')\n"
+    assert [r.status for r in run_programs([prog] * 3, workers=1)] == ["passed"] * 3
