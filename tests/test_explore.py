@@ -182,6 +182,9 @@ def test_panel_generate_run_and_snapshot(pairs, tiny_lm, tmp_path, monkeypatch):
     assert 'class="cltr-verdict cltr-verdict-' in panel.verdict_box.value
     assert 'data-task="HumanEval/2"' in panel.verdict_box.value
     assert not panel.generate_button.disabled and panel.stop_button.disabled
+    assert "sandbox: " + panel.verdict.status in panel.status.value
+    first = panel.verdict
+    assert panel.run_code().result == first.result  # the box holds what was run: rerunning it agrees
     snap = panel.snapshot_html()
     assert "cltr-snapshot" in snap and "cltr-verdict" in snap and "No stored results" in snap
 

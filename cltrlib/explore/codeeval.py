@@ -30,6 +30,7 @@ from cltrlib.explore.verdict import Verdict, run_sample, verdict_html
 
 EXPLORER_MODELS = ("smollm2-135m-instruct", "gemma3-270m")
 LANGUAGES = {"ja": "Japanese (JHumanEval)", "en": "English (HumanEval)"}
+LANGUAGE_BUTTONS = {"ja": "日本語 JA", "en": "English EN"}
 
 # ``max_new_tokens``: a chat reply that re-states the function needs ~150-300 tokens; smoke keeps the
 # demo under a minute on 2 cores (a cut-off reply is a legitimate, visible failure).
@@ -147,8 +148,8 @@ class CodeEvalPanel:
         self.problem = w.Dropdown(description="problem", layout=w.Layout(width="420px"))
         self.model = w.Dropdown(options=list(dict.fromkeys([s["model"], *EXPLORER_MODELS])), value=s["model"],
                                 description="model", layout=w.Layout(width="320px"))
-        self.language = w.ToggleButtons(options=[(v, k) for k, v in LANGUAGES.items()], value=s["language"],
-                                        description="prompt")
+        self.language = w.ToggleButtons(options=[(v, k) for k, v in LANGUAGE_BUTTONS.items()], value=s["language"],
+                                        description="prompt", style={"button_width": "96px"})
         self.max_tokens = w.BoundedIntText(value=s["max_new_tokens"], min=8, max=1024, step=8,
                                            description="max tokens", layout=w.Layout(width="180px"))
         self.generate_button = w.Button(description="Generate + run", button_style="primary", icon="play")
@@ -240,7 +241,7 @@ class CodeEvalPanel:
     def _on_update(self, job: GenerationJob) -> None:
         with self._lock:
             self.progress.value = min(job.n_tokens, self.progress.max)
-            rate = f", {job.n_tokens / job.elapsed:.1f} tok/s" if job.elapsed > 0 and job.n_tokens else ""
+            rate = f", {job.tokens_per_second:.1f} tok/s" if job.tokens_per_second else ""
             label = {"loading": "loading model…", "generating": "generating…", "done": "generated",
                      "cancelled": "stopped", "error": "error"}.get(job.state, job.state)
             self.status.value = (f'<span class="cltr-job-{job.state}">{label} {job.n_tokens} tokens, '
@@ -252,8 +253,12 @@ class CodeEvalPanel:
 
     @staticmethod
     def _sample_code(job: GenerationJob) -> str:
-        s = job.sample
-        return s["solution"] if "solution" in s else s.get("completion", "")
+        """What the model wrote: the completion, or a full function without the prompt ``to_sample_fields`` put
+        in front (``_code_sample`` puts it back, so running the box reproduces the verdict)."""
+        s, head = job.sample, job.problem.prompt + "\n"
+        if "solution" in s:
+            return s["solution"][len(head):] if s["solution"].startswith(head) else s["solution"]
+        return s.get("completion", "")
 
     def generate(self, wait: bool = False, run_after: bool = True) -> GenerationJob:
         """Start generating for the current problem/model/language; with ``run_after`` the result is run in
@@ -272,8 +277,10 @@ class CodeEvalPanel:
             if not job.running:
                 try:
                     if job.state == "done" and run_after:
-                        self._set_status_suffix("running in the sandbox…")
-                        self._run(job.sample, problem)
+                        base = self.status.value
+                        self.status.value = base + " · running in the sandbox…"
+                        v = self._run(job.sample, problem)
+                        self.status.value = base + f" · sandbox: {html.escape(v.status)}"
                 finally:
                     self.generate_button.disabled, self.stop_button.disabled = False, True
                     self.run_button.disabled = False
@@ -288,9 +295,6 @@ class CodeEvalPanel:
     def stop(self) -> None:
         if self.job is not None:
             self.job.cancel()
-
-    def _set_status_suffix(self, text: str) -> None:
-        self.status.value += f" · {html.escape(text)}"
 
     # -- sandbox ---------------------------------------------------------------------------------------------
     def _code_sample(self) -> dict:

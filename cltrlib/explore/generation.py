@@ -71,6 +71,7 @@ class GenerationJob:
     n_tokens: int = 0
     error: str = ""
     started: float = 0.0
+    decoding_since: float = 0.0  # after the model is loaded: the tokens/s denominator
     finished: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -84,6 +85,12 @@ class GenerationJob:
         if not self.started:
             return 0.0
         return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def tokens_per_second(self) -> float:
+        if not self.decoding_since or not self.n_tokens:
+            return 0.0
+        return self.n_tokens / max((self.finished or time.monotonic()) - self.decoding_since, 1e-6)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -140,6 +147,7 @@ def start_generation(
                     notify()
 
             job.state = "generating"
+            job.decoding_since = time.monotonic()
             notify(force=True)
             observed = _ObservedModel(model, on_token, job._stop)
             out = generate_batch(observed, tok, [GenRequest(text, add_special, sampling.seed)], sampling,
