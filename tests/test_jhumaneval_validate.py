@@ -27,11 +27,13 @@ def test_published_defects_are_found(published_report):
     assert r.n_records == 164 and len(r.tasks) == 164
     assert _defects(r, "parse_error") == {"HumanEval/64"}          # '"""def vowels_count' fused by translation
     assert _defects(r, "canonical_fails") == {"HumanEval/64"}      # ... so its canonical solution cannot run
-    assert _defects(r, "example_changed") == {"HumanEval/108", "HumanEval/109", "HumanEval/145"}
+    assert _defects(r, "example_changed") == {"HumanEval/108", "HumanEval/109", "HumanEval/129", "HumanEval/145"}
+    assert _defects(r, "bracket_mismatch") == {"HumanEval/129"}     # '(N >= 2))'
+    assert not _defects(r, "example_missing")
     assert _defects(r, "untranslated_english") == {"HumanEval/143"}
     assert _defects(r, "code_field_changed") == {"HumanEval/70"}   # canonical_solution lost its final newline
     assert len(_defects(r, "prompt_en_mismatch")) == 142           # prompt_en is not the real HumanEval prompt
-    quote_style = {d.task_id for d in r.defects if d.check == "code_changed" and "''''''" in d.detail}
+    quote_style = {d.task_id for d in r.defects if d.check == "code_changed" and "'''…'''" in d.detail}
     assert {"HumanEval/69", "HumanEval/77", "HumanEval/157"} <= quote_style  # ''' became """
     assert not _defects(r, "missing_task") and not _defects(r, "duplicate_task")
     passed = sum(t.canonical == "passed" for t in r.tasks)

@@ -41,6 +41,7 @@ class BuildReport:
     untranslated: list[dict] = field(default_factory=list)  # task_id, segment, reason
     dropped: list[dict] = field(default_factory=list)  # memory paragraphs with no English counterpart
     glossary: list[dict] = field(default_factory=list)  # task_id, problem
+    post_edited: list[dict] = field(default_factory=list)  # reviewed fixes applied: task_id, find, replace, note
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +109,9 @@ def build_jhumaneval(backend: str | Translator = "memory", out: str | Path | Non
         edited = {}
         for i, tr in trs.items():
             fixed, probs = glossary.post_edit(sp.segments[i].source, tr)
+            fixed, applied = glossary.apply_post_edits(p.task_id, fixed)
+            report.post_edited += [{"task_id": p.task_id, "find": e.find, "replace": e.replace, "note": e.note}
+                                   for e in applied]
             edited[i] = fixed
             report.glossary += [{"task_id": p.task_id, "problem": pr} for pr in probs]
         report.n_text_segments += len(sp.text_segments())

@@ -72,24 +72,44 @@ def prose_words(line: str, functions: Sequence[str]) -> list[str]:
     return words
 
 
-def code_skeleton(line: str, functions: Sequence[str]) -> str:
-    """The code of a line with its prose removed: what translation must not change."""
+def _comment_start(line: str) -> int:
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return i
+    return -1
+
+
+def code_skeleton(line: str, functions: Sequence[str], commas: bool = True) -> str:
+    """The code of a line with its prose removed: what translation must not change.
+
+    Commas count in code (``[1, 2], k = 3`` must not become ``[1, 2]. k = 3``) but not
+    in a trailing ``# comment``, which is prose.
+    """
+    cut = _comment_start(line)
+    if cut >= 0 and commas:
+        return (code_skeleton(line[:cut], functions) + " " + code_skeleton(line[cut + 1:], functions, False)).strip()
     out = []
     prev = ""
     for protected, piece in _split_protected(line):
         if protected and piece.startswith("(") and not re.search(r"[A-Za-z_0-9]\s*$", prev):
-            out.append("( " + code_skeleton(piece[1:].rstrip(")）"), functions) + " )")  # a remark, not a call
+            out.append("( " + code_skeleton(piece[1:].rstrip(")）"), functions, commas) + " )")  # a remark
             prev = piece
             continue
         prev = piece
         if protected:
             out.append(piece)
             continue
-        for tok in re.findall(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|==>|=>|==|->|<=|>=|!=|[=<>+\-*/%➞→]", piece):
+        for tok in re.findall(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|==>|=>|==|->|<=|>=|!=|[=<>+\-*/%➞→,]", piece):
             if tok[0].isalpha() or tok[0] == "_":
                 if tok in _KEEP_WORDS or tok in functions:
                     out.append(tok)
-            elif tok != "=":  # a lone '=' is pseudo-code prose ("return = x" may become "xを返す")
+            elif tok != "=" and (commas or tok != ","):  # a lone '=' is pseudo-code prose ("return = x": "xを返す")
                 out.append(tok)
     return " ".join(out)
 

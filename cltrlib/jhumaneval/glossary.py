@@ -1,10 +1,12 @@
-"""Glossary / post-edit table: terms a machine translator gets wrong, fixed after translation.
+"""Glossary and post-edit table: what a machine translator gets wrong, fixed after translation.
 
 Paper A repaired terminology by hand and with GPT-4 against the code. The mechanical
 part of that is a table: when the English source contains a term, its translation
 must contain the required rendering, and known wrong renderings are replaced by it
 (e.g. "Kata", a coding-kata, must stay "Kata" and not become 型). Entries whose
 required rendering is still missing after the post-edit are reported, not hidden.
+The post-edit table holds reviewed, task-specific fixes (the hand-review step); each
+one says which validator finding it answers.
 """
 
 from __future__ import annotations
@@ -32,14 +34,34 @@ DEFAULT_ENTRIES: tuple[GlossaryEntry, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class PostEdit:
+    """A reviewed fix of one task's translation: replace ``find`` by ``replace`` (the paper's hand review)."""
+
+    task_id: str
+    find: str
+    replace: str
+    note: str = ""
+
+
+# Defects that `validate` finds in the published translation's prose, fixed by review.
+DEFAULT_POST_EDITS: tuple[PostEdit, ...] = (
+    PostEdit("HumanEval/129", "(N >= 2))", "(N >= 2)", "bracket_mismatch: a stray ')' in the published text"),
+    PostEdit("HumanEval/143", "sentence contains only letters", "sentence は英字のみを含む",
+             "untranslated_english: the published text left this constraint in English"),
+)
+
+
 @dataclass
 class Glossary:
     entries: list[GlossaryEntry] = field(default_factory=lambda: list(DEFAULT_ENTRIES))
+    post_edits: list[PostEdit] = field(default_factory=lambda: list(DEFAULT_POST_EDITS))
 
     @classmethod
     def load(cls, path: str | Path | None = None, include_defaults: bool = True) -> Glossary:
         """Defaults plus a JSON file: a list of {"source", "target", "wrong": [...], "note"}."""
         entries = list(DEFAULT_ENTRIES) if include_defaults else []
+        edits = list(DEFAULT_POST_EDITS) if include_defaults else []
         if path is not None:
             path = Path(path)
             try:
@@ -49,10 +71,23 @@ class Glossary:
             if not isinstance(raw, list):
                 raise ValueError(f"glossary {path}: expected a JSON list of entries")
             for k, e in enumerate(raw):
+                if isinstance(e, dict) and {"task_id", "find", "replace"} <= set(e):
+                    edits.append(PostEdit(e["task_id"], e["find"], e["replace"], e.get("note", "")))
+                    continue
                 if not isinstance(e, dict) or not {"source", "target"} <= set(e):
-                    raise ValueError(f"glossary {path}: entry {k} needs 'source' and 'target'")
+                    raise ValueError(f"glossary {path}: entry {k} needs 'source' and 'target' (a term) "
+                                     "or 'task_id', 'find' and 'replace' (a post-edit)")
                 entries.append(GlossaryEntry(e["source"], e["target"], tuple(e.get("wrong", ())), e.get("note", "")))
-        return cls(entries)
+        return cls(entries, edits)
+
+    def apply_post_edits(self, task_id: str, translation: str) -> tuple[str, list[PostEdit]]:
+        """Apply the reviewed fixes for ``task_id`` that occur in ``translation``."""
+        applied = []
+        for e in self.post_edits:
+            if e.task_id == task_id and e.find in translation:
+                translation = translation.replace(e.find, e.replace)
+                applied.append(e)
+        return translation, applied
 
     def applicable(self, source: str) -> list[GlossaryEntry]:
         return [e for e in self.entries if re.search(rf"(?<![A-Za-z]){re.escape(e.source)}(?![A-Za-z])", source)]

@@ -73,7 +73,17 @@ class SegmentedPrompt:
         return [s.text for s in self.segments if s.kind == EXAMPLE]
 
     def code_outside_docstrings(self) -> str:
-        return "".join(s.text for s in self.segments if s.docstring < 0)
+        """The prompt with each docstring body shown as ``…``: what translation must leave alone."""
+        out: list[str] = []
+        inside = False
+        for s in self.segments:
+            if s.docstring < 0:
+                out.append(s.text)
+                inside = False
+            elif not inside:
+                out.append("…")
+                inside = True
+        return "".join(out)
 
 
 def defined_functions(prompt: str) -> list[str]:
@@ -137,16 +147,18 @@ def _is_literal_line(content: str) -> bool:
 _JA_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef\u3000-\u303f]")
 _QUOTED_RE = re.compile(r"'[^']*'|\"[^\"]*\"")
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z_.]*")
+_LABEL_RE = re.compile(r"^[A-Z][a-z]+\s*:\s*")
 
 
 def _is_formula_line(content: str) -> bool:
     """``arr = [2, 1]``, ``-> sort arr -> [1, 2]``, ``Input: [4,2,3]``, ``= 2 + 3 = 5``: code, not prose.
 
-    At most two bare words outside string literals, some ``=``, ``->`` or ``[``, no
-    Japanese, and not a heading (``Example 1:``).
+    At most two bare words outside string literals (after a leading ``Label:``), some
+    ``=``, ``->`` or ``[``, no Japanese, and not a heading (``Example 1:``).
     """
     if _JA_RE.search(content) or content.endswith(":"):
         return False
+    content = _LABEL_RE.sub("", content, count=1)  # "Input: grid = [[1]], k = 3" is judged by what follows
     bare = _QUOTED_RE.sub("", content)
     if not re.search(r"[=\[]|->", bare):
         return False

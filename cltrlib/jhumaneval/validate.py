@@ -37,6 +37,7 @@ CHECKS = {
     "docstring_count": "the translation has a different number of docstrings",
     "example_changed": "an example (doctest or f(x) == y line) was altered by the translation",
     "example_missing": "an example of the English prompt is absent from the translation",
+    "bracket_mismatch": "the translated docstring's brackets do not balance the way the English one's do",
     "canonical_fails": "the canonical solution fails the tests when run after the translated prompt",
     "untranslated_english": "an English sentence was left untranslated in the docstring",
     "no_japanese": "the docstring text contains no Japanese at all",
@@ -133,6 +134,12 @@ def _docstring_lines(prompt: str) -> list[list[str]]:
     return [[ln.strip() for ln in prompt[d.body_start:d.body_end].split("\n")] for d in find_docstrings(prompt)]
 
 
+def bracket_balance(text: str) -> tuple[int, int, int]:
+    """Open minus close for (), [], {} (full-width forms count as their ASCII twins)."""
+    t = text.translate(str.maketrans("（）［］｛｝", "()[]{}"))
+    return t.count("(") - t.count(")"), t.count("[") - t.count("]"), t.count("{") - t.count("}")
+
+
 def _unquoted(lines: Sequence[str]) -> list[str]:
     """The lines with string literals removed; a double-quoted string may span lines."""
     out = []
@@ -201,6 +208,12 @@ def check_translation(row: dict, ref: Problem) -> TaskReport:
     en_docs, ja_docs = _docstring_lines(ref.prompt), _docstring_lines(prompt)
     if len(en_docs) != len(ja_docs):
         add("docstring_count", f"{len(en_docs)} docstring(s) in English, {len(ja_docs)} in the translation")
+    for k, (en_doc, ja_doc) in enumerate(zip(en_docs, ja_docs, strict=False)):  # counts checked above
+        be, bj = bracket_balance("\n".join(en_doc)), bracket_balance("\n".join(ja_doc))
+        if be != bj:
+            names = ("()", "[]", "{}")
+            diff = ", ".join(f"{n}: {a:+d} → {b:+d}" for n, a, b in zip(names, be, bj, strict=True) if a != b)
+            add("bracket_mismatch", f"docstring {k}: open minus close {diff}")
     ja_lines = [ln for doc in ja_docs for ln in doc]
     matches = match_examples(en.example_lines(), ja_lines, functions)
     rep.n_examples = len(matches)
