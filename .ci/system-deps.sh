@@ -4,6 +4,9 @@
 set -u
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+# The explorer's browser test drives Debian's chromium (it skips without one); a CJK font renders Japanese there.
+{ [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; } || need+=(chromium)
+[ -e /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf ] || need+=(fonts-ipafont-gothic)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "[cltr] installing system packages: ${need[*]}"
