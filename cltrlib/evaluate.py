@@ -307,6 +307,7 @@ def evaluate_samples(
             pool.run(programs, limits, on_result=record, on_stuck=stuck)
             os.fsync(fh.fileno())
         bar.close()
+        sandbox_cpu = pool.cpu_seconds()
     results = []
     for i, s in enumerate(samples):
         rec = {k: v for k, v in s.items() if not k.startswith("_")}
@@ -325,7 +326,7 @@ def evaluate_samples(
     scored = [dict(r, task_id=_normalise_task_id(str(r["task_id"]))) for r in results]
     summary = summarize(scored, ks)
     summary.update(dataset=str(dataset), isolation=isolation, out=str(out_path), time_limits=time_limits,
-                   timeout_floor=float(timeout), n_resumed=n_resumed,
+                   timeout_floor=float(timeout), n_resumed=n_resumed, sandbox_cpu_s=round(sandbox_cpu, 2),
                    n_passed=sum(r["status"] == "passed" for r in results),
                    n_failed=sum(r["status"] == "failed" for r in results),
                    n_timeout=sum(r["status"] == "timeout" for r in results))

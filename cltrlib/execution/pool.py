@@ -71,6 +71,20 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime+stime of live processes plus cutime+cstime of the children they reaped (Linux)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class _Spawner:
     """Starts worker processes from one thread that lives as long as the pool.
 
@@ -113,6 +127,7 @@ class _Worker:
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.buf = b""
+        self.cpu_at_exit = 0.0
         hello = self.read(START_TIMEOUT)
         if hello is None or not hello.get("ready"):
             self.kill()
@@ -151,6 +166,12 @@ class _Worker:
         except json.JSONDecodeError:
             raise WorkerDied("worker sent a malformed reply") from None
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this worker and every program it ran."""
+        if self.proc.returncode is not None:
+            return 0.0
+        return _cpu_seconds([self.proc.pid, *_descendants(self.proc.pid)])
+
     def close(self) -> None:
         """Ask politely (EOF), then kill; never hang."""
         try:
@@ -166,6 +187,7 @@ class _Worker:
     def kill(self) -> None:
         """Kill the worker and everything below it (under bwrap, killing bwrap ends the namespace)."""
         if self.proc.returncode is None:  # not reaped yet, so its pid cannot have been reused
+            self.cpu_at_exit = self.cpu_seconds()
             for pid in _descendants(self.proc.pid):  # programs live in their own sessions: not in our group
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -202,6 +224,7 @@ class ExecutionPool:
         self._ids = 0
         self._id_lock = threading.Lock()
         self._spawner = _Spawner()
+        self._retired_cpu = 0.0
 
     def __enter__(self) -> ExecutionPool:
         return self
@@ -212,9 +235,17 @@ class ExecutionPool:
     def close(self) -> None:
         for i, w in enumerate(self.workers):
             if w is not None:
+                self._retired_cpu += w.cpu_seconds()
                 w.close()
                 self.workers[i] = None
         self._spawner.close()
+
+    def cpu_seconds(self) -> float:
+        """CPU time of all workers and their programs so far (Linux; 0 elsewhere).
+
+        WHY: on a shared machine wall time depends on the neighbours; CPU time is the work done.
+        """
+        return self._retired_cpu + sum(w.cpu_seconds() for w in self.workers if w is not None)
 
     def _new_id(self) -> int:
         with self._id_lock:
@@ -323,6 +354,7 @@ class ExecutionPool:
                     overrun = now - head_since - limit
                     if overrun >= max(WATCHDOG_KILL, limit):
                         worker.kill()
+                        self._retired_cpu += worker.cpu_at_exit
                         self.workers[slot] = None
                         inflight.popleft()
                         self._requeue(inflight, jobs)
@@ -347,6 +379,7 @@ class ExecutionPool:
                                                                 reply.get("stderr", ""))))
             except WorkerDied:
                 worker.kill()
+                self._retired_cpu += worker.cpu_at_exit
                 self.workers[slot] = None
                 if inflight:
                     rid, job = inflight.popleft()
