@@ -1,0 +1,28 @@
+"""Paper B: LLM classifiers fine-tuned on English (+0/16/104 Japanese examples), tested on Japanese."""
+
+from cltrlib.transfer.data import BilingualData, Pattern, check_no_leakage, load_bilingual, make_pattern
+from cltrlib.transfer.experiment import PROFILES, TransferSettings, run_grid, settings_for
+from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
+from cltrlib.transfer.scores import classification_scores, summarize_over_seeds
+from cltrlib.transfer.train import TrainConfig, predict_proba, run_transfer
+
+__all__ = [
+    "PROFILES",
+    "BilingualData",
+    "ClassifierConfig",
+    "Pattern",
+    "PrefixCache",
+    "TrainConfig",
+    "TransferSettings",
+    "build_classifier",
+    "check_no_leakage",
+    "classification_scores",
+    "classifier_logits",
+    "load_bilingual",
+    "make_pattern",
+    "predict_proba",
+    "run_grid",
+    "run_transfer",
+    "settings_for",
+    "summarize_over_seeds",
+]

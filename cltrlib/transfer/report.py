@@ -1,0 +1,148 @@
+"""Tables and figures in Paper B's layout, with the paper's numbers beside ours.
+
+CSV files are long format (model, dataset, condition, pattern, metric, mean, std,
+n_seeds); the Markdown files follow Paper B's Tables 3/4 (rows: models, columns:
+ja0 / ja16 / ja104, cells "mean (std)") and Table 5 (rows: rank, columns: patterns).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cltrlib.transfer.attribution import aggregate_attributions
+from cltrlib.transfer.scores import summarize_over_seeds
+
+PATTERN_ORDER = ["ja0", "ja16", "ja104"]
+
+# Paper B, Tables 3 (F1) and 4 (AUROC), cross-lingual condition; None = not reported ("-").
+PAPER_B: dict[str, dict[str, list[float | None]]] = {
+    "f1": {
+        "ELYZA-japanese-Llama-2-7b-fast-instruct": [0.691, 0.777, 0.857],
+        "Llama-2-7b": [0.631, 0.773, 0.839],
+        "bert-base-multilingual-cased": [0.694, 0.675, 0.740],
+        "OpenCALM-7B": [None, 0.674, 0.781],
+        "bert-base-japanese-v2": [None, 0.595, 0.679],
+    },
+    "auroc": {
+        "ELYZA-japanese-Llama-2-7b-fast-instruct": [0.915, 0.920, 0.929],
+        "Llama-2-7b": [0.923, 0.911, 0.919],
+        "bert-base-multilingual-cased": [0.836, 0.835, 0.814],
+        "OpenCALM-7B": [None, 0.726, 0.861],
+        "bert-base-japanese-v2": [None, 0.635, 0.726],
+    },
+}
+
+
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean (std) over seeds of every metric, long format, patterns in paper order."""
+    out = summarize_over_seeds(runs)
+    order = {p: i for i, p in enumerate(PATTERN_ORDER)}
+    out["_o"] = out["pattern"].map(lambda p: order.get(p, len(order)))
+    return out.sort_values(["metric", "model", "condition", "_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def paper_layout(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Paper B Table 3/4 layout: one row per (source, model, condition), one column per pattern."""
+    patterns = [p for p in PATTERN_ORDER if p in set(summary["pattern"])] + sorted(
+        set(summary["pattern"]) - set(PATTERN_ORDER))
+    rows = []
+    sub = summary[summary["metric"] == metric]
+    for (model, dataset, condition), g in sub.groupby(["model", "dataset", "condition"], sort=False):
+        cells = {r.pattern: f"{r.mean:.3f} ({r.std:.3f})" for r in g.itertuples()}
+        rows.append({"source": f"ours ({dataset}, n_seeds={int(g['n_seeds'].max())})", "model": model,
+                     "condition": condition, **{p: cells.get(p, "-") for p in patterns}})
+    for model, values in PAPER_B.get(metric, {}).items():
+        cells = dict(zip(PATTERN_ORDER, values, strict=True))
+        rows.append({"source": "Paper B (ESG headlines)", "model": model, "condition": "crosslingual",
+                     **{p: "-" if cells.get(p) is None else f"{cells[p]:.3f}" for p in patterns}})
+    return pd.DataFrame(rows)
+
+
+def write_transfer_tables(summary: pd.DataFrame, out_dir=None) -> dict[str, str]:
+    """``transfer_f1`` and ``transfer_auroc`` CSV (long) + Markdown (paper layout); returns metric → CSV path."""
+    from cltrlib.tables import write_table
+
+    paths = {}
+    for metric in ("f1", "auroc"):
+        long = summary[summary["metric"] == metric].reset_index(drop=True)
+        paths[metric] = str(write_table(long, f"transfer_{metric}", out_dir=out_dir,
+                                        markdown=paper_layout(summary, metric)))
+    return paths
+
+
+def attribution_table(per_token: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """Top tokens per (model, condition, pattern), long: model, condition, pattern, rank, token, mean_weight."""
+    frames = []
+    for (model, condition, pattern), g in per_token.groupby(["model", "condition", "pattern"], sort=False):
+        agg = aggregate_attributions(g, n_texts=int(g["n_texts"].iloc[0]), top=top)
+        frames.append(agg.assign(model=model, condition=condition, pattern=pattern))
+    cols = ["model", "condition", "pattern", "rank", "token", "mean_weight", "n_texts_with"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def attribution_layout(table: pd.DataFrame) -> pd.DataFrame:
+    """Paper B Table 5 layout: rank rows, one column per pattern, cells "token (weight)"."""
+    wide = {}
+    for (model, pattern), g in table.groupby(["model", "pattern"], sort=False):
+        wide[f"{pattern} ({model})"] = [f"{t} ({w:+.3f})" for t, w in zip(g["token"], g["mean_weight"], strict=True)]
+    n = max((len(v) for v in wide.values()), default=0)
+    out = pd.DataFrame({"rank": range(1, n + 1)})
+    for col, vals in wide.items():
+        out[col] = vals + [""] * (n - len(vals))
+    return out
+
+
+def write_attribution_table(per_token: pd.DataFrame, top: int = 10, out_dir=None) -> pd.DataFrame:
+    from cltrlib.tables import write_table
+
+    table = attribution_table(per_token, top)
+    write_table(table, "attribution_top_tokens", out_dir=out_dir, markdown=attribution_layout(table))
+    return table
+
+
+def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "transfer_f1_auroc"):
+    """F1 and AUROC vs number of Japanese training examples; our models solid (±std), Paper B's dashed."""
+    import matplotlib.pyplot as plt
+
+    from cltrlib.plots import save_figure, setup_style
+
+    setup_style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for ax, metric, title in zip(axes, ("f1", "auroc"), ("F1", "AUROC"), strict=True):
+        sub = summary[(summary["metric"] == metric) & (summary["condition"] == "crosslingual")]
+        for model, g in sub.groupby("model", sort=False):
+            g = g.assign(n=g["pattern"].map(patterns)).sort_values("n")
+            ax.errorbar(g["n"], g["mean"], yerr=g["std"], marker="o", capsize=3, lw=2, label=f"{model} (ours)")
+        for values in PAPER_B[metric].values():
+            xs = [patterns.get(p) for p in PATTERN_ORDER]
+            pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None and x is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), ls="--", lw=1, alpha=0.55, color="grey")
+        ax.plot([], [], ls="--", color="grey", label="Paper B models (ESG data)")
+        ax.set_title(f"{title}（英語＋日本語 n 件で学習、日本語でテスト）")
+        ax.set_xlabel("日本語の学習例の数 n")
+        ax.set_xticks(sorted(set(patterns.values())))
+        ax.set_ylim(0, 1.02)
+    axes[0].set_ylabel("score (mean ± std over seeds)")
+    axes[1].axhline(0.5, color="black", lw=0.8, ls=":")
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, name), fig
+
+
+def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution"):
+    """Top tokens per pattern as horizontal bars (Japanese tokens need the suite's Japanese font)."""
+    import matplotlib.pyplot as plt
+
+    from cltrlib.plots import save_figure, setup_style
+
+    setup_style()
+    groups = list(table.groupby(["model", "pattern"], sort=False))
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.2 * max(1, len(groups)), 4.2), squeeze=False)
+    for ax, ((model, pattern), g) in zip(axes[0], groups, strict=False):
+        g = g.sort_values("rank", ascending=False)
+        ax.barh(g["token"].astype(str), g["mean_weight"], color="#0173b2")
+        ax.set_title(f"{pattern}  ({model})")
+        ax.set_xlabel("mean LIME weight → positive class")
+    fig.tight_layout()
+    return save_figure(fig, name), fig

@@ -1,0 +1,225 @@
+"""Fine-tuning runs: one (model, data set, condition, pattern, seed) per results-store folder.
+
+A run trains (AdamW, linear decay, cross-entropy), predicts the target test set, stores
+one record per test item (id, label, probabilities), saves the adapter (LoRA + head) or
+the full model with ``classifier.json`` beside it, and marks the run complete with its
+metrics. Rerunning reads the stored results; ``cltrlib.transfer.adapters`` lists and
+loads the saved classifiers for Paper C's "after fine-tuning" embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from cltrlib.store import RunStore
+from cltrlib.transfer.data import Pattern
+from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
+
+STAGE = "transfer"
+_PREFIX_STORES: dict[tuple, dict] = {}  # (model, n_frozen) -> cached prefix states, shared across runs
+
+
+@dataclass
+class TrainConfig:
+    """Paper B's settings are the defaults (10 epochs; lr 5e-4 LoRA / 5e-5 full fine-tuning; linear decay)."""
+
+    epochs: int = 10
+    lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
+    batch_size: int = 16
+    max_length: int = 128
+    weight_decay: float = 0.0
+    eval_batch_size: int = 32
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+    def learning_rate(self, method: str) -> float:
+        return self.lr if self.lr is not None else (5e-4 if method == "lora" else 5e-5)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _tokenize(tok, texts: list[str], max_length: int):
+    enc = tok(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def _batches(df: pd.DataFrame, size: int):
+    for start in range(0, len(df), size):
+        yield df.iloc[start : start + size]
+
+
+@torch.no_grad()
+def predict_proba(model, tok, texts: list[str], max_length: int, batch_size: int = 32, cache: PrefixCache | None = None,
+                  device: str = "cpu") -> np.ndarray:
+    """Class probabilities (n, num_labels) for texts; batches sorted by length to waste less on padding."""
+    model.eval()
+    order = np.argsort([len(t) for t in texts])
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)
+    for start in range(0, len(texts), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = _tokenize(tok, [texts[i] for i in idx], max_length)
+        ids, mask = ids.to(device), mask.to(device)
+        if cache is not None:
+            cache.fill([(ids, mask)])
+            with cache.active():
+                logits = cache.logits(ids, mask)
+        else:
+            logits = classifier_logits(model, ids, mask)
+        out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()
+    return out
+
+
+def train_classifier(model, tok, train: pd.DataFrame, cfg: TrainConfig, method: str, seed: int,
+                     cache: PrefixCache | None = None, progress: bool = True) -> list[float]:
+    """Train in place; return the mean loss of each epoch. Shuffling is drawn from ``seed``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate(method), weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * ((len(train) + cfg.batch_size - 1) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / max(1, steps)))
+    rng = np.random.default_rng(seed)
+    losses = []
+    bar = tqdm(total=steps, desc="train", leave=False, disable=not progress)
+    for _epoch in range(cfg.epochs):
+        model.train()
+        shuffled = train.iloc[rng.permutation(len(train))]
+        total, count = 0.0, 0
+        for part in _batches(shuffled, cfg.batch_size):
+            ids, mask = _tokenize(tok, part["text"].tolist(), cfg.max_length)
+            ids, mask = ids.to(cfg.device), mask.to(cfg.device)
+            labels = torch.as_tensor(part["label"].to_numpy().astype("int64"), device=cfg.device)
+            if cache is not None:
+                cache.fill([(ids, mask)])
+                with cache.active():
+                    logits = cache.logits(ids, mask)
+            else:
+                logits = classifier_logits(model, ids, mask)
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+            loss.backward()
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            total += float(loss.detach()) * len(part)
+            count += len(part)
+            bar.update(1)
+        losses.append(total / max(1, count))
+    bar.close()
+    return losses
+
+
+def prefill_prefix_cache(clf: ClassifierConfig, texts: list[str], train_cfg: TrainConfig, progress: bool = True) -> None:
+    """Compute the frozen-prefix states of every text a grid will use, in length-sorted batches.
+
+    Runs fill the cache lazily anyway; doing it up front with similar lengths per batch
+    wastes far less compute on padding (Japanese and English rows differ ~3x in tokens).
+    """
+    from cltrlib.models import model_revision
+
+    if clf.lora_layers is None:
+        return
+    model, tok, method = build_classifier(clf, device=train_cfg.device, seed=0)
+    n_frozen = model.config.num_hidden_layers - clf.lora_layers
+    if method != "lora" or n_frozen <= 0:
+        return
+    key = (clf.model, model_revision(clf.model), n_frozen, clf.dtype, train_cfg.device)
+    cache = PrefixCache(model, n_frozen)
+    cache.store = _PREFIX_STORES.setdefault(key, {})
+    model.eval()
+    unique = sorted(set(texts), key=lambda t: len(tok(t, truncation=True, max_length=train_cfg.max_length)["input_ids"]))
+    for start in tqdm(range(0, len(unique), train_cfg.eval_batch_size), desc=f"prefix cache {clf.model}",
+                      disable=not progress, leave=False):
+        ids, mask = _tokenize(tok, unique[start : start + train_cfg.eval_batch_size], train_cfg.max_length)
+        cache.fill([(ids.to(train_cfg.device), mask.to(train_cfg.device))])
+
+
+def run_config(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig) -> dict:
+    """The configuration a run's store is keyed by (everything that changes its result)."""
+    from cltrlib.models import model_revision
+
+    return {
+        "classifier": clf.to_dict(), "model_revision": model_revision(clf.model),
+        "train": {k: v for k, v in asdict(train_cfg).items() if k not in ("device", "eval_batch_size")},
+        "dataset": pattern.data.name, "label_names": pattern.data.label_names, "task": pattern.data.task,
+        "source_lang": pattern.data.source_lang, "target_lang": pattern.data.target_lang,
+        "condition": pattern.condition, "pattern": pattern.name, "n_target": pattern.n_target, "seed": pattern.seed,
+        "train_ids": [f"{lang}:{i}" for lang, i in zip(pattern.train["lang"], pattern.train["id"], strict=True)],
+        "test_ids": pattern.test["id"].astype(int).tolist(),
+    }
+
+
+def run_store(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig, root=None) -> RunStore:
+    """The results-store folder of one run (created empty if new)."""
+    label = f"{clf.model}-{pattern.data.name}-{pattern.condition}-{pattern.name}-s{pattern.seed}"
+    return RunStore(STAGE, run_config(pattern, clf, train_cfg), label=label, root=root)
+
+
+def completed_run(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig, root=None) -> dict | None:
+    """Summary of the stored run for these settings, or None when it still has to be trained."""
+    return run_store(pattern, clf, train_cfg, root).summary()
+
+
+def run_transfer(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig, progress: bool = True,
+                 save_adapter: bool = True, root=None) -> dict:
+    """Train and evaluate one run (or read it from the store); return its summary (metrics, timings, paths)."""
+    from cltrlib.transfer.scores import classification_scores
+
+    store = run_store(pattern, clf, train_cfg, root)
+    cfg = store.config
+    if store.is_complete():
+        return store.summary()
+    set_seed(pattern.seed)
+    t0 = time.monotonic()
+    model, tok, method = build_classifier(clf, device=train_cfg.device, seed=pattern.seed)
+    cache = None
+    if method == "lora" and clf.lora_layers is not None and clf.lora_layers < model.config.num_hidden_layers:
+        n_frozen = model.config.num_hidden_layers - clf.lora_layers
+        key = (clf.model, cfg["model_revision"], n_frozen, clf.dtype, train_cfg.device)
+        cache = PrefixCache(model, n_frozen)
+        cache.store = _PREFIX_STORES.setdefault(key, {})
+    losses = train_classifier(model, tok, pattern.train, train_cfg, method, pattern.seed, cache, progress)
+    t_train = time.monotonic() - t0
+    probs = predict_proba(model, tok, pattern.test["text"].tolist(), train_cfg.max_length,
+                          train_cfg.eval_batch_size, cache, train_cfg.device)
+    labels = pattern.test["label"].to_numpy()
+    store.append({"id": int(i), "label": int(y), "probs": [round(float(x), 6) for x in p]}
+                 for i, y, p in zip(pattern.test["id"], labels, probs, strict=True))
+    adapter_dir = None
+    if save_adapter:
+        adapter_dir = store.path / "adapter"
+        model.save_pretrained(adapter_dir)
+        tok.save_pretrained(adapter_dir)
+        meta = {"base_model": clf.model, "method": method, "classifier": clf.to_dict(), "dataset": pattern.data.name,
+                "task": pattern.data.task, "label_names": pattern.data.label_names, "condition": pattern.condition,
+                "pattern": pattern.name, "n_target": pattern.n_target, "seed": pattern.seed,
+                "max_length": train_cfg.max_length, "source_lang": pattern.data.source_lang,
+                "target_lang": pattern.data.target_lang, "store": str(store.path)}
+        (adapter_dir / "classifier.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+    summary = {"model": clf.model, "dataset": pattern.data.name, "condition": pattern.condition,
+               "pattern": pattern.name, "seed": pattern.seed, "method": method, "n_train": len(pattern.train),
+               "n_test": len(pattern.test), "epoch_losses": losses, "train_s": round(t_train, 1),
+               "total_s": round(time.monotonic() - t0, 1), "adapter_dir": str(adapter_dir) if adapter_dir else None,
+               **classification_scores(labels, probs)}
+    store.mark_complete(summary)
+    return summary
+
+
+def load_run_probs(summary: dict) -> pd.DataFrame:
+    """Per-item test predictions of a completed run (id, label, probs)."""
+    store_dir = summary.get("adapter_dir")
+    if store_dir is None:
+        raise ValueError("this run has no stored folder recorded; rerun with save_adapter=True")
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in (Path(store_dir).parent / "records.jsonl").read_text().splitlines() if line]
+    return pd.DataFrame(rows)
