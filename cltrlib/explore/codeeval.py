@@ -35,7 +35,7 @@ LANGUAGE_BUTTONS = {"ja": "日本語 JA", "en": "English EN"}
 # ``max_new_tokens``: a chat reply that re-states the function needs ~150-300 tokens; smoke keeps the
 # demo under a minute on 2 cores (a cut-off reply is a legitimate, visible failure).
 PROFILES: dict[str, dict] = {
-    "smoke": {"max_new_tokens": 48, "task_id": "HumanEval/2", "model": "smollm2-135m-instruct", "language": "ja",
+    "smoke": {"max_new_tokens": 32, "task_id": "HumanEval/2", "model": "smollm2-135m-instruct", "language": "ja",
               "timeout": 10.0},
     "local": {"max_new_tokens": 320, "task_id": "HumanEval/2", "model": "smollm2-135m-instruct", "language": "ja",
               "timeout": 10.0},
@@ -154,7 +154,7 @@ class CodeEvalPanel:
                                            description="max tokens", layout=w.Layout(width="180px"))
         self.generate_button = w.Button(description="Generate + run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
-        self.run_button = w.Button(description="Run code in sandbox", icon="check")
+        self.run_button = w.Button(description="Run code in sandbox", icon="check", layout=w.Layout(width="190px"))
         self.progress = w.IntProgress(value=0, min=0, max=s["max_new_tokens"], description="tokens",
                                       layout=w.Layout(width="420px"))
         self.status = w.HTML(value="idle")
@@ -186,8 +186,8 @@ class CodeEvalPanel:
             w.HTML("<h3 style='margin:4px 0'>Code generation: English vs Japanese prompt</h3>"),
             w.HBox([self.search, self.problem]),
             self.prompts,
-            w.HBox([self.model, self.language, self.max_tokens]),
-            w.HBox([self.generate_button, self.stop_button, self.run_button]),
+            w.HBox([self.model, self.language]),
+            w.HBox([self.generate_button, self.stop_button, self.run_button, self.max_tokens]),
             w.HBox([self.progress, self.status]),
             self.code,
             self.verdict_box,

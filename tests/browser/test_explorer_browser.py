@@ -223,7 +223,7 @@ def test_explorer_code_eval_panel_in_chromium(chromium, lab, tmp_path):
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             panel = page.locator(".cltr-codeeval-panel")
-            panel.wait_for(state="visible", timeout=60_000)
+            panel.wait_for(state="visible", timeout=180_000)
             # the snapshot cell ran the panel once (generation + sandbox) and rendered it as HTML
             page.locator(".jp-OutputArea-output .cltr-snapshot").wait_for(timeout=300_000)
             timings["run_all_s"] = time.monotonic() - t0
