@@ -241,3 +241,27 @@ def test_build_with_openai_backend_and_repair(chat_server, tmp_path, cache):
     build_jhumaneval(tr, tmp_path / "again.jsonl", cache=cache, repairer=rep, limit=3, progress=False)
     assert len(chat_server.requests) == n  # a rebuild costs nothing
     assert (tmp_path / "again.jsonl").read_bytes() == out.read_bytes()
+
+
+def test_cli_build_with_deepl_and_openai_servers(deepl_server, chat_server, tmp_path, capsys):
+    from cltrlib.__main__ import main
+
+    cache = str(tmp_path / "cli-cache.sqlite")
+    out = tmp_path / "deepl.jsonl"
+    rc = main(["jhumaneval", "build", "--backend", "deepl", "--deepl-key", "test-key:fx", "--base-url",
+               deepl_server.url, "--limit", "2", "--out", str(out), "--cache", cache, "--quiet"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_tasks"] == 2 and report["n_parse_ok"] == 2 and report["backend"] == "deepl"
+    assert "【訳】" in read_jsonl(out)[0]["prompt"]
+    rc = main(["jhumaneval", "build", "--backend", "openai", "--model", "tiny-mt", "--api-key", "sk-test",
+               "--base-url", chat_server.url + "/v1", "--limit", "2", "--out", str(tmp_path / "oa.jsonl"),
+               "--cache", cache, "--quiet"])
+    assert rc == 0
+    capsys.readouterr()
+    chat_server.script.append((200, {}, json.dumps({"choices": [{"message": {"content": "not json"}}]})))
+    rc = main(["jhumaneval", "build", "--backend", "openai", "--model", "other-model", "--api-key", "sk-test",
+               "--base-url", chat_server.url + "/v1", "--limit", "1", "--out", str(tmp_path / "bad.jsonl"),
+               "--cache", cache, "--quiet", "--max-retries", "0"])
+    assert rc == 2 and "not a JSON array" in capsys.readouterr().err
+    assert not (tmp_path / "bad.jsonl").exists()

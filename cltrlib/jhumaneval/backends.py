@@ -231,14 +231,16 @@ class HFTranslator(Translator):
         prompts = [self._prompt(t, src, tgt) for t in texts]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=self.seq2seq or
                              not getattr(self.tokenizer, "chat_template", None)).to(self.device)
+        plain_causal = not self.seq2seq and not getattr(self.tokenizer, "chat_template", None)
+        stop = {"stop_strings": ["\n"], "tokenizer": self.tokenizer} if plain_causal else {}  # one line = done
         with torch.no_grad():
             gen = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id)
+                                      pad_token_id=self.tokenizer.pad_token_id, **stop)
         if not self.seq2seq:
             gen = gen[:, enc["input_ids"].shape[1]:]
         outs = self.tokenizer.batch_decode(gen, skip_special_tokens=True)
-        if not self.seq2seq and not getattr(self.tokenizer, "chat_template", None):
-            outs = [o.split("\n")[0] for o in outs]
+        if plain_causal:
+            outs = [o.strip().split("\n")[0] for o in outs]
         return [o.strip().rstrip("\ufffd") for o in outs]  # a cut multi-byte character decodes to U+FFFD
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import math
 import re
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cltrlib.jhumaneval.examples import match_examples
 from cltrlib.jhumaneval.segment import _BULLET_RE, EXAMPLE, TEXT, SegmentedPrompt, find_docstrings
-
-_SENTENCE_END = re.compile(r"(?<=[。．！？])|(?<=[.!?])\s+")
 
 
 @dataclass
@@ -109,7 +108,7 @@ def align_translation(en: SegmentedPrompt, translated_prompt: str) -> Alignment:
     out = Alignment()
     try:
         ja_docs = find_docstrings(translated_prompt)
-    except (SyntaxError, Exception) as exc:  # tokenize.TokenError: nothing usable
+    except (SyntaxError, tokenize.TokenError) as exc:  # not even lexically Python: nothing usable
         for i, _ in en.text_segments():
             out.unaligned.append((i, f"translated prompt cannot be tokenized: {exc}"))
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
+import tokenize
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -200,7 +201,7 @@ def check_translation(row: dict, ref: Problem) -> TaskReport:
     en = segment_prompt(ref.prompt)
     try:
         ja = segment_prompt(prompt, functions)
-    except (SyntaxError, Exception) as exc:  # tokenize errors: the prompt is not even lexically Python
+    except (SyntaxError, tokenize.TokenError) as exc:  # the prompt is not even lexically Python
         add("parse_error", f"cannot tokenize the prompt: {exc}")
         return rep
     if ja.code_outside_docstrings() != en.code_outside_docstrings():
