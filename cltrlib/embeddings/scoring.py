@@ -1,0 +1,52 @@
+"""Label-word scoring: the next-token logits of the answer words after the prompt.
+
+Paper C decodes one token greedily (max_new_tokens 1, top_k 1); restricting the argmax
+to the task's label words is the same decision without the failure mode of an
+off-label token, and it is the quantity the LoRA loss trains (cross-entropy of the
+label word's first token at the position after the prompt; nothing else is trained).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cltrlib.embeddings.modeling import backbone, position_ids_from_mask
+
+
+def label_token_ids(tok, words: list[str]) -> list[int]:
+    """First token of ' ' + word for each word; they must differ or scoring is ambiguous."""
+    ids = []
+    for w in words:
+        toks = tok.encode(" " + w, add_special_tokens=False)
+        if not toks:
+            raise ValueError(f"label word {w!r} encodes to no token")
+        ids.append(toks[0])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"label words {words} share a first token under this tokenizer: {ids}; "
+                         "choose words with distinct first tokens")
+    return ids
+
+
+def encode_prompts(tok, prompts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Left-padded, left-truncated batch: the prompt's end ('The answer is') is always kept."""
+    old_side, old_trunc = tok.padding_side, tok.truncation_side
+    tok.padding_side, tok.truncation_side = "left", "left"
+    try:
+        return tok(prompts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+    finally:
+        tok.padding_side, tok.truncation_side = old_side, old_trunc
+
+
+def next_token_logits(lm, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[batch, vocab] logits for the token after each (left-padded) prompt.
+
+    Runs the decoder once and the LM head on the last position only (on Gemma the
+    head is 262k wide; applying it to every position would dominate the cost).
+    """
+    hidden = backbone(lm)(input_ids=input_ids, attention_mask=attention_mask,
+                          position_ids=position_ids_from_mask(attention_mask)).last_hidden_state[:, -1]
+    logits = lm.get_output_embeddings()(hidden).float()
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
