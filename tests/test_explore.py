@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from cltrlib.codegen import GenRequest, SamplingConfig, build_prompt_text, generate_batch
@@ -199,3 +200,52 @@ def test_panel_generate_run_and_snapshot(pairs, tiny_lm, tmp_path, monkeypatch):
                for _, t in panel.problem.options)
     panel.select("HumanEval/0")
     assert panel.problem.value == "HumanEval/0" and panel.verdict_box.value == ""
+
+
+# -- embedding panel -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_lm):
+    from cltrlib.models import load_tokenizer
+
+    return tiny_lm[0], load_tokenizer("smollm2-135m-instruct", padding_side="right")
+
+
+def test_embedding_panel_layers_and_baseline(tiny_encoder):
+    from cltrlib.explore.embedding import EmbeddingPanel, similarity_figure
+
+    panel = EmbeddingPanel("smoke", model="tiny", loader=lambda _: tiny_encoder)
+    assert panel.en.value == panel.pick_pairs.texts["en"][0] and panel.ja.value == panel.pick_pairs.texts["ja"][0]
+    job = panel.compute(wait=True)
+    assert job.state == "done", job.error
+    res = job.result
+    n = len(panel.baseline_pairs.ids)
+    for pooling in ("mean", "last"):
+        assert res.pair[pooling].shape == (3,)  # embeddings + 2 layers
+        assert res.random[pooling].shape == res.parallel[pooling].shape == (n, 3)
+        assert np.all(np.abs(res.pair[pooling]) <= 1 + 1e-5)
+    assert panel.plot.value[:4] == b"\x89PNG"
+    assert "cltr-emb-table" in panel.summary.value and "<img" in panel.snapshot_html()
+    # identical sentences: cosine 1 at every layer, whatever the weights
+    panel.ja.value = panel.en.value
+    same = panel.compute(wait=True).result
+    assert np.allclose(same.pair["mean"], 1.0, atol=1e-5) and np.allclose(same.pair["last"], 1.0, atol=1e-5)
+    assert same.random["mean"] is res.random["mean"]  # the baseline is computed once per model
+    import matplotlib.pyplot as plt
+
+    plt.close(similarity_figure(res))
+
+
+def test_embedding_panel_stop_and_bad_input(tiny_encoder):
+    from cltrlib.explore.embedding import EmbeddingPanel
+
+    def cancelling_loader(_):
+        panel.job.cancel()  # as if Stop were clicked while the model loads
+        return tiny_encoder
+
+    panel = EmbeddingPanel("smoke", model="tiny", loader=cancelling_loader)
+    job = panel.compute(wait=True)
+    assert job.state == "cancelled" and job.result is None and not panel.compute_button.disabled
+    panel.loader = lambda _: tiny_encoder
+    panel.en.value = " "
+    job = panel.compute(wait=True)
+    assert job.state == "error" and "English sentence" in job.error

@@ -225,7 +225,9 @@ def test_explorer_code_eval_panel_in_chromium(chromium, lab, tmp_path):
             panel = page.locator(".cltr-codeeval-panel")
             panel.wait_for(state="visible", timeout=180_000)
             # the snapshot cell ran the panel once (generation + sandbox) and rendered it as HTML
-            page.locator(".jp-OutputArea-output .cltr-snapshot").wait_for(timeout=300_000)
+            page.locator(".jp-OutputArea-output .cltr-snapshot").first.wait_for(timeout=300_000)
+            # the last panel's snapshot: every cell has run
+            page.locator(".jp-OutputArea-output .cltr-emb-snapshot").wait_for(timeout=300_000)
             timings["run_all_s"] = time.monotonic() - t0
             assert panel.locator(".cltr-verdict").count() == 1  # the live panel shows the demo's verdict too
 
@@ -251,6 +253,13 @@ def test_explorer_code_eval_panel_in_chromium(chromium, lab, tmp_path):
             panel.scroll_into_view_if_needed()
             panel.screenshot(path=str(shots / "codeeval_panel.png"))
             page.screenshot(path=str(shots / "codeeval_lab.png"), full_page=False)
+
+            # the embedding panel, filled by its snapshot cell during "Run All"
+            emb = page.locator(".cltr-embedding-panel")
+            assert "done" in emb.locator(".cltr-emb-status").inner_text()
+            assert emb.locator(".cltr-emb-table").count() == 1
+            emb.scroll_into_view_if_needed()
+            emb.screenshot(path=str(shots / "embedding_panel.png"))
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             print(f"failure screenshot: {tmp_path / 'failure.png'}; server log: {lab.log.name}")
