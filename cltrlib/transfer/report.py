@@ -100,7 +100,7 @@ def write_attribution_table(per_token: pd.DataFrame, top: int = 10, out_dir=None
     return table
 
 
-def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "transfer_f1_auroc"):
+def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "transfer_f1_auroc", out_dir=None):
     """F1 and AUROC vs number of Japanese training examples; our models solid (±std), Paper B's dashed."""
     import matplotlib.pyplot as plt
 
@@ -127,10 +127,10 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "
     axes[1].axhline(0.5, color="black", lw=0.8, ls=":")
     axes[1].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, name), fig
+    return save_figure(fig, name, out_dir), fig
 
 
-def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution"):
+def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution", out_dir=None):
     """Top tokens per pattern as horizontal bars (Japanese tokens need the suite's Japanese font)."""
     import matplotlib.pyplot as plt
 
@@ -145,4 +145,4 @@ def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution"):
         ax.set_title(f"{pattern}  ({model})")
         ax.set_xlabel("mean LIME weight → positive class")
     fig.tight_layout()
-    return save_figure(fig, name), fig
+    return save_figure(fig, name, out_dir), fig
