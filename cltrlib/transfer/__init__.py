@@ -1,5 +1,6 @@
 """Paper B: LLM classifiers fine-tuned on English (+0/16/104 Japanese examples), tested on Japanese."""
 
+from cltrlib.transfer.adapters import list_adapters, load_classifier
 from cltrlib.transfer.data import BilingualData, Pattern, check_no_leakage, load_bilingual, make_pattern
 from cltrlib.transfer.experiment import PROFILES, TransferSettings, run_grid, settings_for
 from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
@@ -18,7 +19,9 @@ __all__ = [
     "check_no_leakage",
     "classification_scores",
     "classifier_logits",
+    "list_adapters",
     "load_bilingual",
+    "load_classifier",
     "make_pattern",
     "predict_proba",
     "run_grid",
