@@ -130,44 +130,55 @@ def plot_layer_curves(sim: pd.DataFrame, model: str, corpus: str):
     return fig
 
 
+def _grid(models: list[str], tasks: list[str], width: float = 5.2, height: float = 3.9):
+    fig, axes = plt.subplots(len(models), len(tasks), figsize=(width * len(tasks), height * len(models)),
+                             sharey=True, squeeze=False)
+    return fig, axes
+
+
 def plot_generalization(acc: pd.DataFrame):
-    """Accuracy per language, base vs fine-tuned, one panel per model × task."""
+    """Accuracy per language, base vs fine-tuned: rows = models, columns = tasks."""
     import seaborn as sns
 
-    keys = list(dict.fromkeys(zip(acc.model, acc.task, strict=True)))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 4.2), sharey=True, squeeze=False)
-    for ax, (model, task) in zip(axes[0], keys, strict=True):
-        g = acc[(acc.model == model) & (acc.task == task)]
-        sns.barplot(data=g, x="lang", y="accuracy", hue="condition", order=list(EVAL_LANGS), ax=ax)
-        chance = 0.5 if task == "pawsx" else 1 / 7
-        ax.axhline(chance, color="gray", ls=":", lw=1)
-        ax.set_title(f"{model}\n{task} (n={int(g.n.iloc[0])}/lang)", fontsize=10)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("言語 (language)")
-        if ax is not axes[0][0]:
-            ax.get_legend().remove()
-    fig.suptitle("英語のみで微調整したモデルのゼロショット正解率 (点線 = チャンス)")
+    models, tasks = list(dict.fromkeys(acc.model)), list(dict.fromkeys(acc.task))
+    fig, axes = _grid(models, tasks)
+    for i, model in enumerate(models):
+        for j, task in enumerate(tasks):
+            ax = axes[i][j]
+            g = acc[(acc.model == model) & (acc.task == task)]
+            sns.barplot(data=g, x="lang", y="accuracy", hue="condition", order=list(EVAL_LANGS),
+                        hue_order=["base", "fine-tuned"], ax=ax)
+            ax.axhline(0.5 if task == "pawsx" else 1 / 7, color="gray", ls=":", lw=1.2)
+            ax.set_title(f"{model} — {task} (n={int(g.n.iloc[0])}/言語)", fontsize=11)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("言語 (language)")
+            if (i, j) != (0, 0):
+                ax.get_legend().remove()
+    fig.suptitle("英語のみで微調整したモデルのゼロショット正解率 (点線 = チャンスレベル)")
     fig.tight_layout()
     return fig
 
 
 def plot_spearman_layers(spear: pd.DataFrame):
-    """Spearman rho by layer, one panel per model × task, one line per corpus × pooling."""
-    keys = list(dict.fromkeys(zip(spear.model, spear.task, strict=True)))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 4.0), sharey=True, squeeze=False)
-    for ax, (model, task) in zip(axes[0], keys, strict=True):
-        g = spear[(spear.model == model) & (spear.task == task)]
-        for (corpus, pooling), gg in g.groupby(["corpus", "pooling"]):
-            gg = gg.sort_values("layer")
-            ax.plot(gg.layer, gg.spearman_rho, "-" if pooling == "mean" else "--", marker=".",
-                    label=f"{corpus} {POOLING_NAMES[pooling]}")
-        ax.axhline(0, color="gray", lw=0.8)
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_title(f"{model}\nFT task: {task}", fontsize=10)
-        ax.set_xlabel("layer")
-        ax.set_ylabel("Spearman ρ")
+    """Spearman rho by layer: rows = models, columns = tuning task; colour = corpus, dashes = last-token."""
+    models, tasks = list(dict.fromkeys(spear.model)), list(dict.fromkeys(spear.task))
+    colors = {"pawsx": "#0173b2", "pud": "#de8f05", "sib200": "#029e73"}
+    fig, axes = _grid(models, tasks)
+    for i, model in enumerate(models):
+        for j, task in enumerate(tasks):
+            ax = axes[i][j]
+            g = spear[(spear.model == model) & (spear.task == task)]
+            for (corpus, pooling), gg in g.groupby(["corpus", "pooling"]):
+                gg = gg.sort_values("layer")
+                ax.plot(gg.layer, gg.spearman_rho, "-" if pooling == "mean" else "--", marker=".",
+                        color=colors.get(corpus), label=f"{corpus} {POOLING_NAMES[pooling]}")
+            ax.axhline(0, color="gray", lw=0.8)
+            ax.set_ylim(-1.05, 1.05)
+            ax.set_title(f"{model} — 微調整タスク {task}", fontsize=11)
+            ax.set_xlabel("layer")
+            ax.set_ylabel("Spearman ρ")
     axes[0][-1].legend(fontsize=8, loc="lower right")
-    fig.suptitle("微調整後の正解率と微調整前の en-X 類似度の Spearman 相関 (5言語)")
+    fig.suptitle("微調整後の正解率と微調整前の en-X 類似度 (対訳ペア) の Spearman 相関 (5言語)")
     fig.tight_layout()
     return fig
 
