@@ -74,8 +74,12 @@ def defect_counts_figure(reports: Mapping[str, ValidationReport]):
     counts["label"] = counts["check"] + counts["severity"].map({"minor": " (空白のみ)", "error": ""})
     labels = [c + (" (空白のみ)" if s == "minor" else "") for c in CHECKS for s in ("error", "minor")
               if ((counts["check"] == c) & (counts["severity"] == s)).any()]
+    # every data set gets a bar (0 included) for every label, so a clean set is visible as zeros
+    full = pd.MultiIndex.from_product([list(reports), labels], names=["dataset", "label"])
+    counts = counts.groupby(["dataset", "label"])["n"].sum().reindex(full, fill_value=0).reset_index()
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(4, len(labels)) + 1.2))
-    sns.barplot(data=counts, y="label", x="n", hue="dataset", order=labels, ax=ax, orient="h")
+    sns.barplot(data=counts, y="label", x="n", hue="dataset", hue_order=list(reports), order=labels, ax=ax,
+                orient="h")
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("件数 (defects; symlog scale)")
     ax.set_ylabel("検査 (check)")
