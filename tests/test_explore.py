@@ -249,3 +249,60 @@ def test_embedding_panel_stop_and_bad_input(tiny_encoder):
     panel.en.value = " "
     job = panel.compute(wait=True)
     assert job.state == "error" and "English sentence" in job.error
+
+
+# -- classification panel ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_classifier():
+    """A random 2-layer Llama sequence classifier with SmolLM2's tokenizer and a transfer-run style meta."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from cltrlib.models import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m-instruct", padding_side="right")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, num_labels=2, pad_token_id=tok.pad_token_id)
+    meta = {"label_names": ["other", "science"], "max_length": 64}
+    return LlamaForSequenceClassification(cfg).eval(), tok, meta
+
+
+def _classifiers_frame():
+    import pandas as pd
+
+    return pd.DataFrame([{"base_model": "tiny", "dataset": "sib200-science", "condition": "crosslingual",
+                          "pattern": "ja16", "seed": 0, "adapter_dir": "/nowhere/tiny"}])
+
+
+def test_classify_panel_probabilities_and_heatmap(tiny_classifier):
+    from cltrlib.explore.classify import ClassifyPanel
+
+    model, tok, meta = tiny_classifier
+    panel = ClassifyPanel("smoke", classifiers=_classifiers_frame(), loader=lambda _: tiny_classifier)
+    job = panel.classify(wait=True)
+    assert job.state == "done", job.error
+    assert job.probs.shape == (2,) and abs(job.probs.sum() - 1) < 1e-6
+    assert "".join(t for t, _ in job.pieces) == tok.decode(tok(panel.text.value)["input_ids"], skip_special_tokens=True)
+    assert all("\ufffd" not in t for t, _ in job.pieces)  # byte pieces of a character are merged
+    assert "cltr-heatmap" in panel.result.value and all(ch in panel.result.value for ch in "科学者化石")
+    assert job.calls == job.total_calls  # 1 classification + one call per batch of perturbed copies
+    assert "cltr-clf-snapshot" in panel.snapshot_html()
+
+
+def test_classify_panel_stop_and_no_classifiers(tiny_classifier, tmp_path):
+    import pandas as pd
+
+    from cltrlib.explore.classify import ClassifyPanel, available_classifiers
+
+    def cancelling_loader(_):
+        panel.job.cancel()
+        return tiny_classifier
+
+    panel = ClassifyPanel("smoke", classifiers=_classifiers_frame(), loader=cancelling_loader)
+    job = panel.classify(wait=True)
+    assert job.state == "cancelled" and job.probs is None
+    assert available_classifiers(tmp_path).empty
+    empty = ClassifyPanel("smoke", classifiers=pd.DataFrame())
+    assert empty.classify() is None and empty.classify_button.disabled
+    assert "No fine-tuned classifiers" in empty.snapshot_html()

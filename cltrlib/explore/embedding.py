@@ -184,7 +184,7 @@ class EmbeddingPanel:
         self.job: EmbeddingJob | None = None
 
         options = [(f"{i + 1}. {en[:70]}", i) for i, en in enumerate(self.pick_pairs.texts["en"])]
-        self.pick = w.Dropdown(options=options, value=0, description="pair", layout=w.Layout(width="640px"))
+        self.pick = w.Dropdown(options=options, value=0, description="pair", layout=w.Layout(width="520px"))
         self.model = w.Dropdown(options=list(dict.fromkeys([s["model"], *EXPLORER_MODELS])), value=s["model"],
                                 description="model", layout=w.Layout(width="320px"))
         self.en = w.Textarea(description="English", layout=w.Layout(width="100%", height="56px"))

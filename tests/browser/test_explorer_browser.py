@@ -4,7 +4,8 @@ Starts JupyterLab with fresh config/settings/workspace/runtime dirs and a random
 127.0.0.1, opens a copy of ``notebooks/00_explorer.ipynb`` (parameters set to the smoke
 profile and a few tokens, as papermill would inject them), runs all cells from the Run menu,
 then drives the code-eval panel like a teacher: search, pick a problem, "Generate + run",
-and waits for the verdict element. Screenshots go to ``figures/explorer/`` when
+and waits for the verdict element; the embedding and classification panels are checked in
+the state their snapshot cells left them. Screenshots go to ``figures/explorer/`` when
 ``CLTR_SAVE_SCREENSHOTS=1``, else to the test's tmp dir. The server, its kernels and the
 browser are stopped at the end (by pid), however the test ends.
 
@@ -227,7 +228,7 @@ def test_explorer_code_eval_panel_in_chromium(chromium, lab, tmp_path):
             # the snapshot cell ran the panel once (generation + sandbox) and rendered it as HTML
             page.locator(".jp-OutputArea-output .cltr-snapshot").first.wait_for(timeout=300_000)
             # the last panel's snapshot: every cell has run
-            page.locator(".jp-OutputArea-output .cltr-emb-snapshot").wait_for(timeout=300_000)
+            page.locator(".jp-OutputArea-output .cltr-clf-snapshot").wait_for(timeout=300_000)
             timings["run_all_s"] = time.monotonic() - t0
             assert panel.locator(".cltr-verdict").count() == 1  # the live panel shows the demo's verdict too
 
@@ -260,6 +261,14 @@ def test_explorer_code_eval_panel_in_chromium(chromium, lab, tmp_path):
             assert emb.locator(".cltr-emb-table").count() == 1
             emb.scroll_into_view_if_needed()
             emb.screenshot(path=str(shots / "embedding_panel.png"))
+
+            # the classification panel: a result where the results store has classifiers, else it says so
+            clf = page.locator(".cltr-classify-panel")
+            assert clf.locator(".cltr-clf-done, .cltr-clf-empty").count() == 1
+            if clf.locator(".cltr-clf-done").count():
+                assert clf.locator(".cltr-heatmap .cltr-attr").count() >= 3
+            clf.scroll_into_view_if_needed()
+            clf.screenshot(path=str(shots / "classify_panel.png"))
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             print(f"failure screenshot: {tmp_path / 'failure.png'}; server log: {lab.log.name}")
