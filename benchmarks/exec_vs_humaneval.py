@@ -93,14 +93,10 @@ HOSTILE = {  # name -> (completion body, correct verdict); bodies replace the so
 }
 
 
-def _correct_with_prefix(prefix: str):
-    return lambda canon: prefix + canon
-
-
-LEGIT = {  # correct solutions that are slow or noisy: must still pass
-    "noisy_correct": _correct_with_prefix("    for _i in range(2000):\n        print('debug', _i, 'x' * 100)\n"),
-    "stderr_noisy_correct": _correct_with_prefix("    import sys\n    print('warn ' * 2000, file=sys.stderr)\n"),
-    "slow_correct": _correct_with_prefix("    import time\n    time.sleep(0.3)\n"),
+LEGIT = {  # correct programs that are slow or noisy once (top-level code after the function): must still pass
+    "noisy_correct": "\nfor _i in range(20000):\n    print('debug', _i, 'x' * 50)\n",
+    "stderr_noisy_correct": "\nimport sys\nprint('warn ' * 20000, file=sys.stderr)\n",
+    "slow_correct": "\nimport time\ntime.sleep(0.5)\n",
 }
 
 
@@ -127,9 +123,9 @@ def mixed_file(problems) -> tuple[Path, list[bool]]:
         for p in (problems[j], problems[j + 40]):
             rows.append({"task_id": p.task_id, "completion": body, "kind": name})
             truth.append(ok)
-    for j, (name, make) in enumerate(LEGIT.items()):
+    for j, (name, tail) in enumerate(LEGIT.items()):
         for p in (problems[j + 80], problems[j + 120]):
-            rows.append({"task_id": p.task_id, "completion": make(p.canonical_solution), "kind": name})
+            rows.append({"task_id": p.task_id, "completion": p.canonical_solution + tail, "kind": name})
             truth.append(True)
     return write_jsonl(WORK / "mixed.jsonl", rows), truth
 

@@ -76,6 +76,7 @@ def _parse_line(path: Path, lineno: int, raw: bytes) -> list[dict]:
     except UnicodeDecodeError as exc:
         raise SampleError(f"{path}:{lineno}: not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
                           "re-encode the file as UTF-8") from None
+    line = line.rstrip("\r\n")
     if not line.strip():
         return []
     try:

@@ -54,19 +54,36 @@ def _prctl(libc, option: int, arg: int) -> bool:
     return libc is not None and hasattr(libc, "prctl") and libc.prctl(option, arg, 0, 0, 0) == 0
 
 
-def _set_rlimit(kind: int, value: int) -> None:
-    soft, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(kind, (value, value))
+def _child_rlimits(job: dict) -> list[tuple[int, tuple[int, int]]]:
+    """(kind, (soft, hard)) pairs for a program, computed before the fork (see ``_run_child``).
+
+    Limits are only lowered, never above the worker's own hard limit; a platform that
+    refuses one (macOS and RLIMIT_AS, e.g.) just skips it.
+    """
+    wanted = [(resource.RLIMIT_AS, int(job["memory_mb"]) << 20),
+              (resource.RLIMIT_FSIZE, int(job["file_size_mb"]) << 20), (resource.RLIMIT_CORE, 0)]
+    if job.get("max_processes") and os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC anyway
+        wanted.append((resource.RLIMIT_NPROC, int(job["max_processes"])))
+    out = []
+    for kind, value in wanted:
+        try:
+            hard = resource.getrlimit(kind)[1]
+        except (ValueError, OSError):
+            continue
+        v = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        out.append((kind, (v, v)))
+    cpu = int(float(job["timeout"])) + 2  # backstop only: the wall clock in the worker normally ends it first
+    out.append((resource.RLIMIT_CPU, (cpu, cpu + 1)))  # SIGXCPU (-> timeout status) before SIGKILL
+    return out
 
 
-def _run_child(job: dict, code, fds: tuple[int, int, int, int], scratch: str, token: bytes) -> None:
+def _run_child(job: dict, code, limits: list, fds: tuple[int, int, int, int], scratch: str, token: bytes) -> None:
     """Runs in the forked child; never returns.
 
-    Kept minimal on purpose: every object the child writes costs a copy-on-write page
-    fault (~7 us each in this VM), so the environment, ``sys.std*`` objects and signal
-    dispositions are prepared once in the worker and merely inherited here.
+    Kept minimal on purpose: every page the child writes costs a copy-on-write fault
+    (~7 us each in this VM), so the environment, ``sys.std*`` objects, signal
+    dispositions, rlimit values and the ``random`` seed are prepared in the worker and
+    merely inherited or applied here.
     """
     null, w_out, w_err, w_v = fds
     try:
@@ -77,15 +94,11 @@ def _run_child(job: dict, code, fds: tuple[int, int, int, int], scratch: str, to
         os.closerange(3, w_v)
         os.closerange(w_v + 1, 1 << 16)
         os.chdir(scratch)
-        _set_rlimit(resource.RLIMIT_AS, int(job["memory_mb"]) << 20)
-        _set_rlimit(resource.RLIMIT_FSIZE, int(job["file_size_mb"]) << 20)
-        _set_rlimit(resource.RLIMIT_CORE, 0)
-        cpu = int(float(job["timeout"])) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        if job.get("max_processes") and os.geteuid() != 0:
-            _set_rlimit(resource.RLIMIT_NPROC, int(job["max_processes"]))
-        if "random" in sys.modules:
-            sys.modules["random"].seed(0)  # same file, same verdicts: tests that draw random inputs repeat
+        for kind, pair in limits:
+            try:
+                resource.setrlimit(kind, pair)
+            except (ValueError, OSError):
+                pass
         source = job["source"]
     except BaseException:
         os._exit(98)
@@ -142,7 +155,11 @@ def _rmtree(path: str) -> None:
 def _descendants(root: int) -> list[int]:
     """Every process below ``root`` (a /proc walk; only needed outside a PID namespace)."""
     children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
+    try:
+        names = os.listdir("/proc")
+    except OSError:  # no /proc (macOS): only the process group kill applies
+        return []
+    for name in names:
         if not name.isdigit():
             continue
         try:
@@ -289,6 +306,9 @@ class Worker:
                 code = compile(job["source"], "program.py", "exec", dont_inherit=True)
             except Exception:
                 code = None
+        limits = _child_rlimits(job)
+        if "random" in sys.modules:
+            sys.modules["random"].seed(0)  # same file, same verdicts; seeded here so the child writes nothing
         r_out, w_out = os.pipe()
         r_err, w_err = os.pipe()
         r_v, w_v = os.pipe()
@@ -298,7 +318,7 @@ class Worker:
             os.close(r_out)
             os.close(r_err)
             os.close(r_v)
-            _run_child(job, code, (self.null_fd, w_out, w_err, w_v), scratch, token)
+            _run_child(job, code, limits, (self.null_fd, w_out, w_err, w_v), scratch, token)
         for fd in (w_out, w_err, w_v):
             os.close(fd)
         try:
