@@ -91,5 +91,6 @@ def to_sample_fields(problem: Problem, mode: str, generated: str) -> dict:
     if re.search(rf"^\s*def\s+{re.escape(problem.entry_point)}\s*\(", code, re.M):
         return {"solution": problem.prompt + "\n" + code}
     if code and not code[:1].isspace():
-        code = "    " + code.replace("\n", "\n    ")  # a bare body: indent it under the signature
+        # A bare body: indent its non-empty lines under the signature.
+        code = "".join(("    " + line) if line.strip() else line for line in code.splitlines(keepends=True))
     return {"completion": code}

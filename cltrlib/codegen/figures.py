@@ -1,0 +1,68 @@
+"""Code-eval figures (one style: ``cltrlib.plots``)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cltrlib.plots import LANG_COLORS, save_figure
+
+LANG_LABELS = {"en": "English prompts (HumanEval) / 英語", "ja": "Japanese prompts (JHumanEval) / 日本語"}
+
+
+def _bars(ax, labels, en, ja, en_err=None, ja_err=None, title=""):
+    x = np.arange(len(labels))
+    w = 0.38
+    ax.bar(x - w / 2, en, w, yerr=en_err, capsize=3, color=LANG_COLORS["en"], label=LANG_LABELS["en"])
+    ax.bar(x + w / 2, ja, w, yerr=ja_err, capsize=3, color=LANG_COLORS["ja"], label=LANG_LABELS["ja"])
+    ax.set_xticks(x, labels, rotation=25, ha="right")
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_title(title)
+
+
+def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame, name: str = "code_eval_pass1"):
+    """Left: our models, EN vs JA pass@1 with 95% bootstrap CIs. Right: Paper A Table 1 for reference."""
+    k1 = code_eval[code_eval.k == 1].copy()
+    k1["label"] = k1["model"] + "\n(" + k1["prompt_mode"] + ")"
+    labels = list(dict.fromkeys(k1["label"]))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [max(len(labels), 2), 6]})
+    vals = {}
+    for lang in ("en", "ja"):
+        sub = k1[k1.language == lang].set_index("label").reindex(labels)
+        vals[lang] = (100 * sub["pass_at_k"].to_numpy(),
+                      100 * np.vstack([sub["pass_at_k"] - sub["ci_low"], sub["ci_high"] - sub["pass_at_k"]]))
+    _bars(axes[0], labels, vals["en"][0], vals["ja"][0], vals["en"][1], vals["ja"][1],
+          title="This suite (embedded models, greedy, 95% CI)")
+    paper = table1[table1.source == "paper"]
+    _bars(axes[1], list(paper["Model"]), paper["HumanEval"], paper["JHumanEval"], title="Paper A, Table 1 (reported)")
+    axes[1].legend(loc="upper right", fontsize=9)
+    top = np.nanmax([axes[0].get_ylim()[1], 5])
+    axes[0].set_ylim(0, top)
+    fig.suptitle("HumanEval vs JHumanEval: pass@1 by prompt language (英語 vs 日本語)")
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig
+
+
+def plot_language_gap(gap: pd.DataFrame, paper_table2: pd.DataFrame, name: str = "cltr_language_gap"):
+    """Hp − Lp (EN − JA pass@1, points) per model with CIs: ours, and the paper's Table 2 models."""
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    rows = []
+    for _, r in gap.iterrows():
+        rows.append((f"{r['model']} ({r['prompt_mode']})", 100 * r["gap"], 100 * (r["gap"] - r["ci_low"]),
+                     100 * (r["ci_high"] - r["gap"]), "ours"))
+    for _, r in paper_table2.iterrows():
+        rows.append((r["Model"], r["HumanEval"] - r["JHumanEval"], 0.0, 0.0, "paper"))
+    y = np.arange(len(rows))
+    for i, (label, val, lo, hi, src) in enumerate(rows):
+        color = LANG_COLORS["en"] if src == "ours" else "#999999"
+        ax.errorbar(val, i, xerr=[[lo], [hi]], fmt="o", color=color, capsize=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [r[0] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("Hp − Lp: pass@1 English minus Japanese (points)")
+    ax.set_title("英語と日本語の差 (CLTR の分母): ours (blue, 95% CI) vs Paper A Table 2 (grey)")
+    fig.tight_layout()
+    save_figure(fig, name)
+    return fig

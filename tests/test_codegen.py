@@ -1,0 +1,129 @@
+"""Generation: greedy equals transformers' generate, is batch-size and padding invariant,
+stops where it should, never doubles BOS; code extraction and sample fields."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cltrlib.codegen.engine import GenRequest, SamplingConfig, generate_batch, generate_batch_hf, plan_batches
+from cltrlib.codegen.prompts import (
+    COMPLETION_STOPS,
+    build_prompt_text,
+    extract_code,
+    to_sample_fields,
+    truncate_at_stop,
+)
+from cltrlib.data import Problem, load_humaneval, load_jhumaneval
+from cltrlib.models import load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    """A tiny random Llama with SmolLM2's real tokenizer: real code paths, seconds on CPU."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = load_tokenizer("smollm2-135m-instruct", padding_side="left")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    # Sharpen the logits so greedy choices are not near-ties (ties would test float noise, not logic).
+    with torch.no_grad():
+        model.lm_head.weight.mul_(20)
+    return model, tok
+
+
+@pytest.fixture(scope="module")
+def requests_mixed():
+    tok = load_tokenizer("smollm2-135m-instruct")
+    probs = load_humaneval()[:3] + load_jhumaneval()[:2]
+    return [GenRequest(*build_prompt_text(p, "completion", tok)) for p in probs] + [
+        GenRequest(*build_prompt_text(p, "chat", tok)) for p in probs[:2]]
+
+
+def test_greedy_matches_transformers_generate(tiny_lm, requests_mixed):
+    model, tok = tiny_lm
+    cfg = SamplingConfig(max_new_tokens=24)
+    ours = generate_batch(model, tok, requests_mixed, cfg)
+    ref = generate_batch_hf(model, tok, requests_mixed, cfg)
+    assert ours == ref
+
+
+def test_greedy_is_batch_size_invariant_and_left_padding_equals_unpadded(tiny_lm, requests_mixed):
+    model, tok = tiny_lm
+    cfg = SamplingConfig(max_new_tokens=24)
+    full = generate_batch(model, tok, requests_mixed, cfg)
+    pairs = [generate_batch(model, tok, requests_mixed[i:i + 2], cfg) for i in range(0, len(requests_mixed), 2)]
+    assert [t for chunk in pairs for t in chunk] == full
+    singles = [generate_batch(model, tok, [r], cfg)[0] for r in requests_mixed]  # no padding at all
+    assert singles == full
+
+
+def test_sampling_is_reproducible_per_sample_and_independent_of_batch(tiny_lm, requests_mixed):
+    model, tok = tiny_lm
+    cfg = SamplingConfig(temperature=0.8, top_p=0.95, max_new_tokens=16)
+    reqs = [GenRequest(r.text, r.add_special_tokens, seed=100 + i) for i, r in enumerate(requests_mixed[:4])]
+    a = generate_batch(model, tok, reqs, cfg)
+    b = [generate_batch(model, tok, [r], cfg)[0] for r in reqs]
+    assert a == b
+    other = [GenRequest(r.text, r.add_special_tokens, seed=999) for r in reqs]
+    assert generate_batch(model, tok, other, cfg) != a
+
+
+def test_stop_sequences_end_rows_early(tiny_lm, requests_mixed):
+    model, tok = tiny_lm
+    cfg = SamplingConfig(max_new_tokens=40)
+    free = generate_batch(model, tok, requests_mixed[:3], cfg)
+    # Use a stop string taken from the free-running output: generation must end right there.
+    stop = free[0][5:8]
+    stopped = generate_batch(model, tok, requests_mixed[:3], cfg, stops=[stop])
+    assert stopped[0].endswith(stop) and len(stopped[0]) < len(free[0])
+
+
+def test_no_doubled_bos_and_chat_has_template_bos_only():
+    tok = load_tokenizer("gemma3-270m")
+    p = load_humaneval()[0]
+    text, add = build_prompt_text(p, "completion", tok)
+    ids = tok(text, add_special_tokens=add).input_ids
+    assert ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id
+    prefixed = Problem(**{**p.to_dict(), "prompt": tok.bos_token + p.prompt})
+    text, add = build_prompt_text(prefixed, "completion", tok)
+    ids = tok(text, add_special_tokens=add).input_ids
+    assert ids.count(tok.bos_token_id) == 1
+    with pytest.raises(ValueError, match="chat template"):
+        build_prompt_text(p, "chat", tok)  # a base model: no template, clear error
+
+
+def test_chat_instruction_is_in_the_prompt_language():
+    tok = load_tokenizer("smollm2-135m-instruct")
+    en, _ = build_prompt_text(load_humaneval()[0], "chat", tok)
+    ja, _ = build_prompt_text(load_jhumaneval()[0], "chat", tok)
+    assert "Complete the following Python function" in en
+    assert "関数" in ja and "Complete the following" not in ja
+    assert en.endswith("```python\n") and ja.endswith("```python\n")
+
+
+def test_extraction_and_sample_fields():
+    p = load_humaneval()[2]  # truncate_number
+    reply = "def truncate_number(number: float) -> float:\n    return number % 1.0\n```\nThis works."
+    fields = to_sample_fields(p, "chat", reply)
+    assert "solution" in fields and fields["solution"].startswith(p.prompt)
+    assert fields["solution"].rstrip().endswith("return number % 1.0")
+    body = to_sample_fields(p, "chat", "return number % 1.0\n```")
+    assert body == {"completion": "    return number % 1.0\n"}
+    comp = to_sample_fields(p, "completion", "    return number % 1.0\n\ndef other():\n    pass")
+    assert comp == {"completion": "    return number % 1.0\n"}
+    assert extract_code("text\n```python\nx = 1\n```\nmore") == "x = 1\n"
+    assert truncate_at_stop("a\nprint(1)", COMPLETION_STOPS) == "a"
+
+
+def test_plan_batches_groups_by_length_and_respects_limits():
+    lengths = [5, 100, 7, 98, 6, 99]
+    batches = plan_batches(lengths, batch_size=2)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(len(b) <= 2 for b in batches)
+    assert {frozenset(b) for b in batches} == {frozenset({1, 5}), frozenset({3, 2}), frozenset({0, 4})} or \
+        [lengths[b[0]] for b in batches] == sorted([lengths[b[0]] for b in batches], reverse=True)
+    assert all(len(b) == 1 for b in plan_batches(lengths, batch_size=8, max_batch_tokens=100))
