@@ -58,6 +58,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         else:
             backend = make_translator(args.backend, model=args.model, base_url=args.base_url, policy=policy,
                                       api_key=args.api_key, deepl_key=args.deepl_key,
+                                      max_new_tokens=args.max_new_tokens,
                                       glossary_lines=glossary.instructions([e.source for e in glossary.entries]))
         repairer = None
         if args.repair:
@@ -102,6 +103,7 @@ def register(sub) -> None:
     b.add_argument("--glossary", default=None, help="extra glossary JSON (list of {source, target, wrong})")
     b.add_argument("--cache", default=None, help="translation cache SQLite file (default ~/.cache/cltr/...)")
     b.add_argument("--max-retries", type=int, default=5)
+    b.add_argument("--max-new-tokens", type=int, default=256, help="hf: generation budget per segment")
     b.add_argument("--target-lang", default="ja")
     b.add_argument("--limit", type=int, default=None, help="first N HumanEval tasks only")
     b.add_argument("--quiet", action="store_true")
