@@ -55,7 +55,7 @@ def plot_language_gap(gap: pd.DataFrame, paper_table2: pd.DataFrame, name: str =
     for _, r in paper_table2.iterrows():
         rows.append((r["Model"], r["HumanEval"] - r["JHumanEval"], 0.0, 0.0, "paper"))
     y = np.arange(len(rows))
-    for i, (label, val, lo, hi, src) in enumerate(rows):
+    for i, (_label, val, lo, hi, src) in enumerate(rows):
         color = LANG_COLORS["en"] if src == "ours" else "#999999"
         ax.errorbar(val, i, xerr=[[lo], [hi]], fmt="o", color=color, capsize=3)
     ax.axvline(0, color="black", lw=0.8)
