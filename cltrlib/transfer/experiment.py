@@ -47,7 +47,7 @@ PROFILES: dict[str, TransferSettings] = {
     # The committed run (2 CPU cores, ≤30 min): sized from a measured training step, see notebook 04.
     "local": TransferSettings(models=["smollm2-135m-instruct", "gemma3-270m"], conditions=["crosslingual"],
                               n_source=128, n_test=100, epochs=3, max_length=64, lora_layers=1,
-                              attribution_model="gemma3-270m", attribution_texts=8, attribution_samples=12),
+                              attribution_model="gemma3-270m", attribution_texts=6, attribution_samples=12),
     # A GPU machine with hub access: Paper B's models and settings (SIB-200 has 701 English train rows, so
     # n_source is capped there; the balanced science-vs-rest test set has 152 rows, not 512).
     "paper": TransferSettings(models=["elyza-japanese-llama-2-7b-fast-instruct", "llama-2-7b-hf", "open-calm-7b",
