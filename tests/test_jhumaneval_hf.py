@@ -64,7 +64,10 @@ def _check(tr: HFTranslator, tmp_path):
     assert len(out) == 3 and all(isinstance(o, str) for o in out) and out[0] == out[2]
     assert cache.count(tr.name) == 2
     assert tr.translate_batch(TEXTS[:2], "en", "ja") == out[:2]  # greedy: deterministic, batch = cache
-    assert translate_texts(tr, TEXTS, cache=cache, progress=False) == out
+    again = HFTranslator(tr.path, max_new_tokens=tr.max_new_tokens)
+    assert again.name == tr.name
+    assert translate_texts(again, TEXTS, cache=cache, progress=False) == out
+    assert again._model is None  # served from the cache: the model was never loaded
 
 
 def test_hf_causal_chat_model(tiny_causal, tmp_path):

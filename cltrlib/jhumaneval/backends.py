@@ -194,24 +194,42 @@ class HFTranslator(Translator):
 
     def __init__(self, model: str, max_new_tokens: int = 256, device: str = "cpu", prefix: str = "",
                  batch_size: int = 8):
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoConfig
 
         from cltrlib.models import model_revision, resolve_model_path
 
-        path = resolve_model_path(model)
-        cfg = AutoConfig.from_pretrained(path)
+        self.path = resolve_model_path(model)
+        cfg = AutoConfig.from_pretrained(self.path)
         self.seq2seq = bool(getattr(cfg, "is_encoder_decoder", False))
-        self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="right" if self.seq2seq else "left")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        cls = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
-        self.model = cls.from_pretrained(path, dtype=torch.float32).to(device).eval()
         self.device = device
         self.max_new_tokens = max_new_tokens
         self.prefix = prefix
         self.batch_size = batch_size
         self.name = f"hf:{model}:{model_revision(model)}:{'s2s' if self.seq2seq else 'causal'}:{max_new_tokens}:{prefix}"
+        self._tokenizer = None
+        self._model = None
+
+    @property
+    def tokenizer(self):
+        """Loaded on first use, so a rebuild served from the cache never loads the model."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.path, padding_side="right" if self.seq2seq else "left")
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            self._tokenizer = tok
+        return self._tokenizer
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+            cls = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
+            self._model = cls.from_pretrained(self.path, dtype=torch.float32).to(self.device).eval()
+        return self._model
 
     def _prompt(self, text: str, src: str, tgt: str) -> str:
         s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
