@@ -23,10 +23,12 @@ PROFILES: dict[str, dict] = {
               "n": 1, "temperature": 0.0, "limit": 3, "max_new_tokens": 96, "batch_size": 4,
               "cltr_pairs": []},
     "local": {"models": EMBEDDED, "datasets": ["humaneval", "jhumaneval"],
-              # SmolLM2-Instruct: chat (its relevant mode) and completion (to show the measured failure);
-              # Gemma-3-270M is a base model without a chat template: completion only.
-              "prompt_modes": {"smollm2-135m-instruct": ["chat", "completion"], "*": ["default"]},
-              "n": 1, "temperature": 0.0, "limit": None, "max_new_tokens": 256, "batch_size": 32,
+              # Each model in its relevant mode: SmolLM2-Instruct in chat mode, Gemma-3-270M (a base model
+              # without a chat template) in completion mode. All 164 problems, both languages, greedy.
+              "prompt_modes": {"*": ["default"]},
+              "n": 1, "temperature": 0.0, "limit": None, "max_new_tokens": 256, "batch_size": 48,
+              # The measured failure of an instruct model in completion mode, on the first 40 problems.
+              "extra_runs": [{"model": "smollm2-135m-instruct", "prompt_mode": "completion", "limit": 40}],
               "cltr_pairs": []},
     "paper": {"models": PAPER_A, "datasets": ["humaneval", "jhumaneval"], "prompt_modes": {"*": ["default"]},
               "n": 1, "temperature": 0.0, "limit": None, "max_new_tokens": 512, "batch_size": 32,
@@ -50,6 +52,12 @@ def plan(profile: str = "local", **overrides) -> list[GenerationConfig]:
                     model=model, dataset=ds, prompt_mode="auto" if mode == "default" else mode, n=p["n"],
                     temperature=p["temperature"], limit=p["limit"], max_new_tokens=p["max_new_tokens"],
                     batch_size=p["batch_size"]))
+    if not overrides.get("models") and not overrides.get("prompt_modes"):
+        for extra in p.get("extra_runs", []):
+            for ds in p["datasets"]:
+                configs.append(GenerationConfig(
+                    dataset=ds, n=p["n"], temperature=p["temperature"], max_new_tokens=p["max_new_tokens"],
+                    batch_size=p["batch_size"], **extra))
     return configs
 
 
