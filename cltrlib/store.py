@@ -12,11 +12,13 @@ computes only that run; an interrupted run resumes from the records it already h
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cltrlib import __version__, config
@@ -83,6 +85,24 @@ class RunStore:
             fh.write(lines)
             fh.flush()
             os.fsync(fh.fileno())
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock on this run, so two processes never compute the same run at once.
+
+        A second process asking for a run that is being computed waits, then reads the
+        stored records instead of duplicating them.
+        """
+        with open(self.path / ".lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"[cltr] waiting for another process computing {self.path.name} ...", flush=True)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def is_complete(self) -> bool:
         return self.summary_file.exists()

@@ -31,3 +31,30 @@ def test_completion_and_find_runs(tmp_path):
     s.mark_complete({"n": 3})
     assert s.summary() == {"n": 3}
     assert [r.path for r in find_runs("gen", root=tmp_path)] == [s.path]
+
+
+def test_lock_serialises_two_workers_on_the_same_run(tmp_path):
+    import threading
+    import time
+
+    s = RunStore("gen", {"x": 1}, root=tmp_path)
+    order = []
+    held = threading.Event()
+
+    def first():
+        with s.lock():
+            held.set()
+            time.sleep(0.3)
+            order.append("first-done")
+
+    def second():
+        held.wait()
+        with RunStore("gen", {"x": 1}, root=tmp_path).lock():
+            order.append("second-in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert order == ["first-done", "second-in"]

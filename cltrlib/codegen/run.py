@@ -113,7 +113,7 @@ def select_problems(cfg: GenerationConfig) -> list[Problem]:
 
 def run_generation(cfg: GenerationConfig, model=None, tokenizer=None, progress: bool = True) -> GenerationRun:
     """Generate (or read back) the samples for ``cfg``. Loads the model only if work remains."""
-    from cltrlib.models import default_prompt_mode, load_causal_lm, load_tokenizer
+    from cltrlib.models import default_prompt_mode, load_tokenizer
 
     if cfg.temperature <= 0 and cfg.n > 1:
         raise ValueError("greedy decoding gives n identical samples: use temperature > 0 for n > 1")
@@ -124,8 +124,17 @@ def run_generation(cfg: GenerationConfig, model=None, tokenizer=None, progress: 
     label = f"{Path(cfg.model).name}-{Path(cfg.dataset).name.split('.')[0]}-{mode}"
     store = RunStore("generation", _store_config(cfg, mode), label=label)
     run = GenerationRun(cfg, mode, store)
-    if store.is_complete():
-        return run
+    with store.lock():
+        if not store.is_complete():
+            _generate_missing(run, model, tokenizer, progress)
+    return run
+
+
+def _generate_missing(run: GenerationRun, model, tokenizer, progress: bool) -> None:
+    """Generate the samples the store does not have yet, appending each batch; then mark complete."""
+    from cltrlib.models import load_causal_lm
+
+    cfg, mode, store = run.cfg, run.prompt_mode, run.store
     problems = select_problems(cfg)
     done = {(r["task_id"], r["sample_idx"]) for r in store.records()}
     todo = [(p, i) for p in problems for i in range(cfg.n) if (p.task_id, i) not in done]
@@ -149,7 +158,6 @@ def run_generation(cfg: GenerationConfig, model=None, tokenizer=None, progress: 
                       on_batch=save, progress=progress)
     run.export_samples()
     store.mark_complete({"n_records": len(store.records()), "prompt_mode": mode})
-    return run
 
 
 def run_evaluation(run: GenerationRun, timeout: float = 10.0, workers: int | None = None,
@@ -160,12 +168,13 @@ def run_evaluation(run: GenerationRun, timeout: float = 10.0, workers: int | Non
 
     cfg = {"generation": run.store.key, "timeout": timeout, "isolation": isolation_level(), "dataset": run.cfg.dataset}
     store = RunStore("evaluation", cfg, label=run.store.path.name.rsplit("-", 1)[0])
-    if store.is_complete():
-        return store.summary()
-    out = store.path / "results.jsonl"
-    summary = evaluate_samples(run.export_samples(), run.cfg.dataset, out, ks=(1, 10, 100), timeout=timeout,
-                               workers=workers, progress=progress)
-    summary.update(model=run.cfg.model, prompt_mode=run.prompt_mode, n=run.cfg.n, temperature=run.cfg.temperature,
-                   results=str(out), generation_store=str(run.store.path))
-    store.mark_complete(summary)
+    with store.lock():
+        if store.is_complete():
+            return store.summary()
+        out = store.path / "results.jsonl"
+        summary = evaluate_samples(run.export_samples(), run.cfg.dataset, out, ks=(1, 10, 100), timeout=timeout,
+                                   workers=workers, progress=progress)
+        summary.update(model=run.cfg.model, prompt_mode=run.prompt_mode, n=run.cfg.n,
+                       temperature=run.cfg.temperature, results=str(out), generation_store=str(run.store.path))
+        store.mark_complete(summary)
     return summary
