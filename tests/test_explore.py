@@ -303,6 +303,11 @@ def test_classify_panel_stop_and_no_classifiers(tiny_classifier, tmp_path):
     job = panel.classify(wait=True)
     assert job.state == "cancelled" and job.probs is None
     assert available_classifiers(tmp_path).empty
+    many = pd.DataFrame([{"base_model": m, "dataset": "d", "condition": "c", "pattern": f"ja{n}", "n_target": n,
+                          "seed": 0, "adapter_dir": f"/x/{m}-{n}"}
+                         for m in ("gemma3-270m", "smollm2-135m-instruct") for n in (0, 16, 104)])
+    assert ClassifyPanel("smoke", classifiers=many).adapter.value == "/x/smollm2-135m-instruct-104"
+    assert ClassifyPanel("local", classifiers=many).adapter.value == "/x/gemma3-270m-104"
     empty = ClassifyPanel("smoke", classifiers=pd.DataFrame())
     assert empty.classify() is None and empty.classify_button.disabled
     assert "No fine-tuned classifiers" in empty.snapshot_html()

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+# ``prefer_model``: the classifier shown first (then the one trained with the most Japanese examples); smoke
+# prefers SmolLM2 because its 49k-token vocabulary loads and runs several times faster than Gemma's 262k.
 PROFILES: dict[str, dict] = {
-    "smoke": {"lime_samples": 8, "text": "科学者たちは新しい種類の化石を発見した。"},
-    "local": {"lime_samples": 64, "text": "科学者たちは新しい種類の化石を発見した。"},
-    "paper": {"lime_samples": 256, "text": "科学者たちは新しい種類の化石を発見した。"},
+    "smoke": {"lime_samples": 8, "text": "科学者たちは新しい種類の化石を発見した。", "prefer_model": "smollm2-135m-instruct"},
+    "local": {"lime_samples": 64, "text": "科学者たちは新しい種類の化石を発見した。", "prefer_model": "gemma3-270m"},
+    "paper": {"lime_samples": 256, "text": "科学者たちは新しい種類の化石を発見した。", "prefer_model": None},
 }
 PATTERN_ORDER = {"ja0": 0, "ja16": 1, "ja104": 2}
 
@@ -165,7 +167,8 @@ class ClassifyPanel:
         self.loader = loader
         self.job: ClassifyJob | None = None
         options = [(classifier_label(r), r.adapter_dir) for r in self.classifiers.itertuples()]
-        self.adapter = w.Dropdown(options=options, description="classifier", layout=w.Layout(width="640px"))
+        self.adapter = w.Dropdown(options=options, value=self._preferred(), description="classifier",
+                                  layout=w.Layout(width="640px"))
         self.text = w.Textarea(value=self.settings["text"], description="sentence",
                                layout=w.Layout(width="100%", height="56px"))
         self.classify_button = w.Button(description="Classify + explain", button_style="primary", icon="play",
@@ -188,6 +191,16 @@ class ClassifyPanel:
             self.result,
         ])
         self.widget.add_class("cltr-classify-panel")
+
+    def _preferred(self) -> str | None:
+        """The preferred model's classifier with the most Japanese training examples (else the first one)."""
+        df = self.classifiers
+        if df.empty:
+            return None
+        mine = df[df["base_model"] == self.settings["prefer_model"]] if self.settings["prefer_model"] else df
+        mine = mine if not mine.empty else df
+        key = mine["n_target"] if "n_target" in mine else mine["pattern"].map(lambda p: PATTERN_ORDER.get(p, -1))
+        return mine.loc[key.idxmax(), "adapter_dir"]
 
     def _status(self, job: ClassifyJob) -> None:
         label = {"loading": "loading classifier…", "classifying": "classifying…",

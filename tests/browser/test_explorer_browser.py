@@ -30,7 +30,8 @@ import pytest
 
 from cltrlib.config import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+# Tens of seconds on 2 idle cores; the bound is for a machine shared with other jobs.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -228,7 +229,7 @@ def test_explorer_code_eval_panel_in_chromium(chromium, lab, tmp_path):
             # the snapshot cell ran the panel once (generation + sandbox) and rendered it as HTML
             page.locator(".jp-OutputArea-output .cltr-snapshot").first.wait_for(timeout=300_000)
             # the last panel's snapshot: every cell has run
-            page.locator(".jp-OutputArea-output .cltr-clf-snapshot").wait_for(timeout=300_000)
+            page.locator(".jp-OutputArea-output .cltr-clf-snapshot").wait_for(timeout=420_000)
             timings["run_all_s"] = time.monotonic() - t0
             assert panel.locator(".cltr-verdict").count() == 1  # the live panel shows the demo's verdict too
 
