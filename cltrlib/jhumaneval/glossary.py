@@ -49,6 +49,13 @@ DEFAULT_POST_EDITS: tuple[PostEdit, ...] = (
     PostEdit("HumanEval/129", "(N >= 2))", "(N >= 2)", "bracket_mismatch: a stray ')' in the published text"),
     PostEdit("HumanEval/143", "sentence contains only letters", "sentence は英字のみを含む",
              "untranslated_english: the published text left this constraint in English"),
+    PostEdit("HumanEval/66", "Examples:", "例:", "untranslated_heading"),
+    PostEdit("HumanEval/99", "Note:", "注意:", "untranslated_heading"),
+    PostEdit("HumanEval/106", "Example:", "例:", "untranslated_heading"),
+    # found by review, not by a check: the quotes around the note symbols were lost or became 」
+    PostEdit("HumanEval/17", "o' - 全音符", "'o' - 全音符", "review: quoted symbol lost its opening quote"),
+    PostEdit("HumanEval/17", "o|' - 2分音符", "'o|' - 2分音符", "review: quoted symbol lost its opening quote"),
+    PostEdit("HumanEval/17", ".|」-4分音符", "'.|' - 4分音符", "review: quote became a Japanese bracket"),
 )
 
 

@@ -46,23 +46,33 @@ def _join(lines: Sequence[str]) -> str:
 
 
 def _split_into(text: str, weights: Sequence[int]) -> list[str]:
-    """Split a translated paragraph into ``len(weights)`` contiguous parts by sentence, proportionally."""
-    pieces = [p for p in (s.strip() for s in re.split(r"\n|(?<=[。．！？])", text)) if p]
+    """Split a translated paragraph into ``len(weights)`` contiguous parts whose lengths best match.
+
+    Cuts fall between lines (between sentences when there are too few lines); the cut set
+    minimises sum |log(part length / expected length)|, expected lengths being proportional
+    to ``weights`` (the English segments' lengths).
+    """
+    from itertools import combinations
+
     k = len(weights)
+    pieces = [p.strip() for p in text.split("\n") if p.strip()]
+    if len(pieces) < k:
+        pieces = [p for p in (s.strip() for s in re.split(r"\n|(?<=[。．！？])", text)) if p]
     if len(pieces) < k:
         return [text] + [""] * (k - 1)
-    total = sum(weights) or 1
-    out, start = [], 0
-    cum = 0
-    for n, w in enumerate(weights):
-        cum += w
-        if n == k - 1:
-            end = len(pieces)
-        else:
-            end = max(start + 1, min(len(pieces) - (k - 1 - n), round(len(pieces) * cum / total)))
-        out.append("\n".join(pieces[start:end]))
-        start = end
-    return out
+    total_w = sum(weights) or 1
+    total_len = sum(len(p) for p in pieces)
+    best, best_cuts = float("inf"), None
+    for cuts in combinations(range(1, len(pieces)), k - 1):
+        bounds = (0, *cuts, len(pieces))
+        cost = 0.0
+        for n in range(k):
+            length = sum(len(p) for p in pieces[bounds[n]:bounds[n + 1]])
+            cost += abs(math.log((length + 1) / (total_len * weights[n] / total_w + 1)))
+        if cost < best:
+            best, best_cuts = cost, bounds
+    assert best_cuts is not None
+    return ["\n".join(pieces[best_cuts[n]:best_cuts[n + 1]]) for n in range(k)]
 
 
 def _align_gap(en: Sequence[tuple[int, str]], ja: Sequence[str], ratio: float) -> list[tuple[list[int], list[int]]]:

@@ -23,6 +23,7 @@ from cltrlib.jhumaneval.segment import defined_functions, find_docstrings, segme
 SCHEMA = ("task_id", "prompt_en", "prompt", "entry_point", "canonical_solution", "test")
 _JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _EN_RUN = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:[ \t,;:]+[A-Za-z][A-Za-z'\-]*){2,}")
+_HEADING = re.compile(r"(?:For )?(?:[Ee]xamples?|Note|Notes|Constraints|Restrictions|Task|Input|Output)(?: \d+)?\s*:")
 _SQ_STRING = re.compile(r"'[^']*'|`[^`]*`")
 
 # Which checks are defects (exit non-zero) and what each one means, for the report.
@@ -41,13 +42,15 @@ CHECKS = {
     "bracket_mismatch": "the translated docstring's brackets do not balance the way the English one's do",
     "canonical_fails": "the canonical solution fails the tests when run after the translated prompt",
     "untranslated_english": "an English sentence was left untranslated in the docstring",
+    "untranslated_heading": "a heading such as 'Examples:' or 'Note:' was left in English",
     "no_japanese": "the docstring text contains no Japanese at all",
 }
 
 
 @dataclass
 class Defect:
-    """``minor``: whitespace-only at the ends of a field (harmless to a chat model, not to a raw completion)."""
+    """``minor``: whitespace-only at the ends of a field (harmless to a chat model, not to a raw completion),
+    or an English heading left in a Japanese docstring."""
 
     task_id: str
     check: str
@@ -57,6 +60,8 @@ class Defect:
     def __post_init__(self) -> None:
         if self.check in ("prompt_en_mismatch", "code_changed", "code_field_changed") and is_whitespace_only(
                 self.detail.split(": ", 1)[-1]):
+            self.severity = "minor"
+        if self.check == "untranslated_heading":
             self.severity = "minor"
 
 
@@ -231,6 +236,9 @@ def check_translation(row: dict, ref: Problem) -> TaskReport:
     identifiers |= {a.arg for a in ast.walk(ast.parse(ref.prompt)) if isinstance(a, ast.arg)} | set(functions)
     for run in untranslated_english(text_lines, identifiers):
         add("untranslated_english", repr(run))
+    for ln in text_lines:
+        if _HEADING.fullmatch(ln):
+            add("untranslated_heading", repr(ln))
     if text_lines and rep.japanese_share == 0.0:
         add("no_japanese", "docstring text has no Japanese characters")
     return rep
