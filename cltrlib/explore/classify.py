@@ -177,7 +177,7 @@ class ClassifyPanel:
         self.progress = w.IntProgress(value=0, min=0, max=1, description="batches", layout=w.Layout(width="420px"))
         self.status = w.HTML("idle" if options else
                              '<span class="cltr-clf-empty">No fine-tuned classifiers in the results store yet: run '
-                             "the transfer notebook (04) first.</span>")
+                             "the transfer notebook first.</span>")
         self.result = w.HTML()
         for widget, cls in [(self.adapter, "cltr-clf-adapter"), (self.text, "cltr-clf-text"),
                             (self.classify_button, "cltr-clf-run"), (self.stop_button, "cltr-clf-stop"),

@@ -109,7 +109,7 @@ def stored_results_html(task_id: str, table: pd.DataFrame | None = None) -> str:
     table = problem_results(task_id) if table is None else table
     if table.empty:
         return ('<div class="cltr-stored cltr-stored-empty" style="color:#57606a">No stored results for '
-                f"{html.escape(task_id)} yet: run the code-eval notebook (01) to fill the results store.</div>")
+                f"{html.escape(task_id)} yet: run the code-eval notebook to fill the results store.</div>")
     colours = {"both": "#dafbe1", "EN only": "#ddf4ff", "JA only": "#fbefff", "neither": "#ffebe9"}
     rows = []
     for r in table.itertuples():
