@@ -61,7 +61,9 @@ def test_built_file_validates_clean(built):
     assert rep.ok, rep.defects
     assert all(t.canonical == "passed" for t in rep.tasks) and len(rep.tasks) == 164
     # the two prose defects of the published text were fixed by the reviewed post-edit table
-    assert {e["task_id"] for e in report.post_edited} == {"HumanEval/129", "HumanEval/143"}
+    assert {e["task_id"] for e in report.post_edited} == {"HumanEval/17", "HumanEval/66", "HumanEval/99",
+                                                         "HumanEval/106", "HumanEval/129", "HumanEval/143"}
+    assert "'o' - 全音符" in read_jsonl(out)[17]["prompt"]
 
 
 def test_without_post_edits_the_inherited_prose_defects_show(tmp_path):
@@ -69,7 +71,10 @@ def test_without_post_edits_the_inherited_prose_defects_show(tmp_path):
     build_jhumaneval("memory", out, glossary=Glossary.load(include_defaults=False), progress=False)
     rep = validate_file(out, run_solutions=False)
     assert {(d.task_id, d.check) for d in rep.defects} == {("HumanEval/129", "bracket_mismatch"),
-                                                           ("HumanEval/143", "untranslated_english")}
+                                                           ("HumanEval/143", "untranslated_english"),
+                                                           ("HumanEval/66", "untranslated_heading"),
+                                                           ("HumanEval/99", "untranslated_heading"),
+                                                           ("HumanEval/106", "untranslated_heading")}
 
 
 def test_build_is_deterministic(built, tmp_path):

@@ -31,6 +31,7 @@ def test_published_defects_are_found(published_report):
     assert _defects(r, "bracket_mismatch") == {"HumanEval/129"}     # '(N >= 2))'
     assert not _defects(r, "example_missing")
     assert _defects(r, "untranslated_english") == {"HumanEval/143"}
+    assert _defects(r, "untranslated_heading") == {"HumanEval/66", "HumanEval/99", "HumanEval/106"}
     assert _defects(r, "code_field_changed") == {"HumanEval/70"}   # canonical_solution lost its final newline
     assert len(_defects(r, "prompt_en_mismatch")) == 142           # prompt_en is not the real HumanEval prompt
     quote_style = {d.task_id for d in r.defects if d.check == "code_changed" and "'''…'''" in d.detail}
