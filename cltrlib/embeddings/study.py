@@ -60,3 +60,65 @@ def embedding_similarity(p: Profile, adapters: dict[tuple[str, str], TunedAdapte
                                         batch_size=p.embed_batch_size, device=p.device)
                 frames.append(similarity_table(model, name, corpus, pairs, emb, POOLINGS))
     return pd.concat(frames, ignore_index=True)
+
+
+def stored_results(p: Profile) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(accuracy, similarity, missing): whatever of the profile's results the store already holds, computing nothing.
+
+    For reading a long run's progress, or for writing tables from the finished parts
+    when a run cannot complete (``missing`` names what is absent).
+    """
+    import numpy as np
+
+    from cltrlib.embeddings.extract import EmbeddingJob, texts_digest
+    from cltrlib.embeddings.tasks import EVAL_LANGS, evaluation_ids
+    from cltrlib.embeddings.tuning import adapter_store
+    from cltrlib.embeddings.zeroshot import _store as zeroshot_store
+
+    missing: list[str] = []
+    keys = {}
+    for m in p.models:
+        for t in p.tasks:
+            st = adapter_store(tune_config(p, m, t))
+            keys[(m, t)] = st.key[:12] if st.is_complete() else None
+            if not st.is_complete():
+                missing.append(f"adapter {m}/{t}")
+    acc_rows = []
+    for m in p.models:
+        for t in p.tasks:
+            ids = evaluation_ids(t, p.n_test, seed=p.seed)
+            for condition, key in (("base", None), ("fine-tuned", keys[(m, t)])):
+                if condition == "fine-tuned" and key is None:
+                    continue
+                for lang in EVAL_LANGS:
+                    st = zeroshot_store(m, key, t, lang, ids, p.prompt_max_length)
+                    if not st.is_complete():
+                        missing.append(f"zero-shot {m}/{condition}/{t}/{lang}")
+                        continue
+                    rec = pd.DataFrame(st.records()).drop_duplicates("id")
+                    acc_rows.append({"model": m, "adapter": key or "base", "condition": condition, "task": t,
+                                     "lang": lang, "accuracy": float((rec.label == rec.pred).mean()), "n": len(rec)})
+    frames = []
+    for m in p.models:
+        after_key = keys.get((m, p.after_task))
+        for corpus in p.similarity_corpora:
+            pairs = build_pairs(corpus, p.n_pairs.get(corpus), seed=p.seed, langs=ALL_LANGS)
+            states = [("base", None)] + ([(f"{p.after_task}-ft", after_key)]
+                                         if corpus in p.after_corpora and after_key else [])
+            for name, key in states:
+                emb, ok = {}, True
+                for lang, texts in pairs.texts.items():
+                    for pooling in POOLINGS:
+                        st = EmbeddingJob(m, key, corpus, lang, pooling, texts_digest(texts), p.embed_max_length).store()
+                        if not st.is_complete():
+                            ok = False
+                            break
+                        emb[(lang, pooling)] = np.load(st.path / "embeddings.npy")
+                    if not ok:
+                        break
+                if ok:
+                    frames.append(similarity_table(m, name, corpus, pairs, emb, POOLINGS))
+                else:
+                    missing.append(f"embeddings {m}/{name}/{corpus}")
+    sim = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.DataFrame(acc_rows), sim, missing
