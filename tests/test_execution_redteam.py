@@ -27,7 +27,8 @@ GOOD = "def double(x):\n    return 2 * x\n" + CHECK
 
 def _bodies() -> dict[str, tuple[str, str, SandboxLimits]]:
     """name -> (program, expected status (alternatives separated by |), limits)."""
-    quick = SandboxLimits(timeout=1.0)
+    quick = SandboxLimits(timeout=1.0)  # only for programs that must time out
+    ok = SandboxLimits(timeout=10.0)  # generous: the shared CPU can be very busy
     small = SandboxLimits(timeout=3.0, memory_mb=512, file_size_mb=1)
     daemon = (
         "import os, sys, time\n"
@@ -39,18 +40,18 @@ def _bodies() -> dict[str, tuple[str, str, SandboxLimits]]:
         "time.sleep(0.2)\n"
     )
     return {
-        "correct": (GOOD, "passed", quick),
-        "wrong": ("def double(x):\n    return x\n" + CHECK, "failed", quick),
-        "sys_exit_0_before_check": ("import sys\nsys.exit(0)\n" + GOOD, "failed", quick),
-        "os_exit_0_before_check": ("import os\nos._exit(0)\n" + GOOD, "failed", quick),
+        "correct": (GOOD, "passed", ok),
+        "wrong": ("def double(x):\n    return x\n" + CHECK, "failed", ok),
+        "sys_exit_0_before_check": ("import sys\nsys.exit(0)\n" + GOOD, "failed", ok),
+        "os_exit_0_before_check": ("import os\nos._exit(0)\n" + GOOD, "failed", ok),
         "exit_0_in_atexit_after_wrong": ("import atexit, os\natexit.register(lambda: os._exit(0))\n"
-                                         "def double(x):\n    return 0\n" + CHECK, "failed", quick),
+                                         "def double(x):\n    return 0\n" + CHECK, "failed", ok),
         "forged_verdict_then_exit": ("import os\nfor fd in range(3, 64):\n    try:\n"
                                      "        os.write(fd, b'P' + b'0' * 32)\n    except OSError:\n        pass\n"
-                                     "os._exit(0)\n", "failed", quick),
+                                     "os._exit(0)\n", "failed", ok),
         "noisy_correct": ("for i in range(20000):\n    print('debug line', i)\n"
-                          "import sys\nprint('x' * 100000, file=sys.stderr)\n" + GOOD, "passed", quick),
-        "slow_correct": ("import time\ntime.sleep(0.4)\n" + GOOD, "passed", quick),
+                          "import sys\nprint('x' * 100000, file=sys.stderr)\n" + GOOD, "passed", ok),
+        "slow_correct": ("import time\ntime.sleep(0.4)\n" + GOOD, "passed", ok),
         "cpu_heavy_correct": ("s = sum(i * i for i in range(300000))\n" + GOOD, "passed", SandboxLimits(timeout=5)),
         "endless_loop": ("while True:\n    pass\n", "timeout", quick),
         "ignores_sigalrm": ("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nsignal.alarm(1)\n"
@@ -58,28 +59,28 @@ def _bodies() -> dict[str, tuple[str, str, SandboxLimits]]:
         "ignores_sigterm_sleeps": ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
                                    "time.sleep(100)\n", "timeout", quick),
         "stdout_flood": ("while True:\n    print('x' * 4096)\n", "timeout", quick),
-        "kills_parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD, "failed", quick),
-        "kills_own_group": ("import os, signal\nos.killpg(0, signal.SIGKILL)\n" + GOOD, "failed", quick),
-        "terminates_itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n" + GOOD, "failed", quick),
-        "forks_daemon_then_passes": (daemon + GOOD, "passed", quick),
+        "kills_parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD, "failed", ok),
+        "kills_own_group": ("import os, signal\nos.killpg(0, signal.SIGKILL)\n" + GOOD, "failed", ok),
+        "terminates_itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n" + GOOD, "failed", ok),
+        "forks_daemon_then_passes": (daemon + GOOD, "passed", ok),
         "forks_children_then_fails": ("import os\nfor _ in range(5):\n    if os.fork() == 0:\n"
                                       "        import time\n        time.sleep(30)\n        os._exit(0)\n"
-                                      "def double(x):\n    return 3\n" + CHECK, "failed", quick),
-        "endless_recursion": ("def f(n):\n    return f(n + 1)\nf(0)\n", "failed", quick),
+                                      "def double(x):\n    return 3\n" + CHECK, "failed", ok),
+        "endless_recursion": ("def f(n):\n    return f(n + 1)\nf(0)\n", "failed", ok),
         "deep_recursion_segfault": ("import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f(n + 1)\n"
                                     "f(0)\n", "failed|timeout", small),  # 3.11 frames live on the heap
-        "segfault": ("import ctypes\nctypes.string_at(0)\n", "failed", quick),
+        "segfault": ("import ctypes\nctypes.string_at(0)\n", "failed", ok),
         "memory_cap": ("x = bytearray(1024 * 1024 * 1024)\n", "failed", small),
         "file_size_cap": ("open('big.bin', 'wb').write(b'x' * (4 << 20))\n", "failed", small),
-        "no_network": ("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n", "failed", quick),
-        "stdin_is_closed": ("input()\n", "failed", quick),
-        "syntax_error": ("def double(x) return 2*x\n", "failed", quick),
+        "no_network": ("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n", "failed", ok),
+        "stdin_is_closed": ("input()\n", "failed", ok),
+        "syntax_error": ("def double(x) return 2*x\n", "failed", ok),
         "scrubbed_env_and_fresh_cwd": (
             "import os\nassert 'CLTR_REDTEAM_SECRET' not in os.environ, os.environ\n"
             "assert os.listdir('.') == [], os.listdir('.')\nopen('leftover.txt', 'w').write('x')\n"
-            "assert os.environ['HOME'] == os.getcwd() == os.environ['TMPDIR']\n" + GOOD, "passed", quick),
-        "random_is_seeded": ("import random\nassert random.random() == 0.8444218515250481\n" + GOOD, "passed", quick),
-        "name_is_not_main": ("if __name__ == '__main__':\n    raise SystemExit(1)\n" + GOOD, "passed", quick),
+            "assert os.environ['HOME'] == os.getcwd() == os.environ['TMPDIR']\n" + GOOD, "passed", ok),
+        "random_is_seeded": ("import random\nassert random.random() == 0.8444218515250481\n" + GOOD, "passed", ok),
+        "name_is_not_main": ("if __name__ == '__main__':\n    raise SystemExit(1)\n" + GOOD, "passed", ok),
     }
 
 
@@ -131,8 +132,8 @@ def test_hostile_batch_gets_right_verdicts(backend_pool):
     assert len(by["stdout_flood"].stdout) < 70_000 and "more bytes of stdout dropped" in by["stdout_flood"].stdout
     assert by["noisy_correct"].stdout.startswith("debug line 0\n")
     for n in ("endless_loop", "ignores_sigalrm", "ignores_sigterm_sleeps", "stdout_flood"):
-        assert 0.95 <= by[n].duration < 2.0, (n, by[n].duration)
-    assert elapsed < 30
+        assert 0.95 <= by[n].duration < 5.0, (n, by[n].duration)
+    assert elapsed < 120
     time.sleep(0.3)
     assert _procs_with(DAEMON) == [], "a daemon outlived its program"
 
