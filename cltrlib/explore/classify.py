@@ -114,7 +114,7 @@ def probabilities_html(label_names: list[str], probs: np.ndarray) -> str:
     rows = []
     for name, p in zip(label_names, probs, strict=True):
         rows.append(f'<div style="display:flex;align-items:center;gap:6px;font-size:13px">'
-                    f'<span style="width:110px">{html.escape(str(name))}</span>'
+                    f'<span style="width:190px">{html.escape(str(name))}</span>'
                     f'<span style="display:inline-block;height:14px;width:{300 * p:.0f}px;background:#0969da"></span>'
                     f"<span>{p:.1%}</span></div>")
     return '<div class="cltr-probs">' + "".join(rows) + "</div>"
