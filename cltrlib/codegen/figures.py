@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -25,6 +27,11 @@ def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame, name: str = "c
     """Left: our models, EN vs JA pass@1 with 95% bootstrap CIs. Right: Paper A Table 1 for reference."""
     k1 = code_eval[code_eval.k == 1].copy()
     k1["label"] = k1["model"] + "\n(" + k1["prompt_mode"] + ")"
+    # Several data sets of one language for the same model (e.g. published vs rebuilt JHumanEval,
+    # or runs of different sizes): name the data set so each bar is its own category.
+    dup = k1.duplicated(["label", "language"], keep=False)
+    k1.loc[dup, "label"] = (k1.loc[dup, "label"] + "\n" + k1.loc[dup, "dataset"].map(lambda d: Path(str(d)).name)
+                            + " n=" + k1.loc[dup, "n_problems"].astype(str))
     labels = list(dict.fromkeys(k1["label"]))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [max(len(labels), 2), 6]})
     vals = {}
