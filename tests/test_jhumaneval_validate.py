@@ -15,7 +15,7 @@ from cltrlib.jhumaneval.validate import untranslated_english, validate_file, val
 
 @pytest.fixture(scope="module")
 def published_report():
-    return validate_file(resolve_data_file(JHUMANEVAL_RELPATH))  # canonical solutions run in the sandbox
+    return validate_file(resolve_data_file(JHUMANEVAL_RELPATH), timeout=60.0)  # solutions run in the sandbox
 
 
 def _defects(report, check):
