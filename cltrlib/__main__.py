@@ -14,11 +14,17 @@ import sys
 import cltrlib
 from cltrlib import cli
 
+CORE_COMMANDS = {"evaluate", "generate", "models", "reproduce"}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """All commands; for a core ``command`` the subpackages are not imported (they pull in
+    torch/transformers, seconds of start-up that ``evaluate`` does not need)."""
     parser = argparse.ArgumentParser(prog="python -m cltrlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     cli.register(sub)
+    if command in CORE_COMMANDS:
+        return parser
     for mod in sorted(pkgutil.iter_modules(cltrlib.__path__), key=lambda m: m.name):
         if mod.ispkg:
             try:
@@ -32,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     return int(args.func(args) or 0)
 
 
