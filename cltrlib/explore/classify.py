@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cltrlib.explore.jobs import BackgroundJob
+
 # ``prefer_model``: the classifier shown first (then the one trained with the most Japanese examples); smoke
 # prefers SmolLM2 because its 49k-token vocabulary loads and runs several times faster than Gemma's 262k.
 PROFILES: dict[str, dict] = {
@@ -121,34 +123,13 @@ def probabilities_html(label_names: list[str], probs: np.ndarray) -> str:
 
 
 @dataclass
-class ClassifyJob:
+class ClassifyJob(BackgroundJob):
     state: str = "pending"  # pending | loading | classifying | attributing | done | cancelled | error
     calls: int = 0
     total_calls: int = 1
     probs: np.ndarray | None = None
     label_names: list[str] = field(default_factory=list)
     pieces: list[tuple[str, float]] = field(default_factory=list)
-    error: str = ""
-    started: float = field(default_factory=time.monotonic)
-    finished: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def running(self) -> bool:
-        return self.state not in ("done", "cancelled", "error")
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> ClassifyJob:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self
 
 
 class ClassifyPanel:

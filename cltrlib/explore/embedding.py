@@ -20,11 +20,12 @@ import io
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from cltrlib.explore.codeeval import EXPLORER_MODELS
+from cltrlib.explore.jobs import BackgroundJob
 
 PROFILES: dict[str, dict] = {
     "smoke": {"model": "smollm2-135m-instruct", "corpus": "pud", "n_baseline": 8, "n_pick": 12, "max_length": 48},
@@ -133,34 +134,13 @@ def figure_png(fig) -> bytes:
 
 
 @dataclass
-class EmbeddingJob:
+class EmbeddingJob(BackgroundJob):
     """One background similarity computation."""
 
     state: str = "pending"  # pending | loading | baseline | embedding | done | cancelled | error
     done_sentences: int = 0
     total_sentences: int = 0
     result: SimilarityResult | None = None
-    error: str = ""
-    started: float = field(default_factory=time.monotonic)
-    finished: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def running(self) -> bool:
-        return self.state not in ("done", "cancelled", "error")
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> EmbeddingJob:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self
 
 
 class EmbeddingPanel:
