@@ -6,8 +6,6 @@ runs back from the store (seconds) and derives CLTR.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 
 from cltrlib.codegen.run import GenerationConfig, run_evaluation, run_generation
@@ -76,10 +74,7 @@ def run_plan(configs: list[GenerationConfig], timeout: float = 10.0, progress: b
     return summaries
 
 
-def with_limit(configs: list[GenerationConfig], limit: int | None) -> list[GenerationConfig]:
-    return [replace(c, limit=limit) for c in configs]
-
-
 def summaries_frame(summaries: list[dict]) -> pd.DataFrame:
     cols = ["model", "dataset", "prompt_mode", "n", "n_samples", "pass@1", "isolation"]
-    return pd.DataFrame(summaries)[[c for c in cols if c in pd.DataFrame(summaries).columns]]
+    df = pd.DataFrame(summaries)
+    return df[[c for c in cols if c in df.columns]]
