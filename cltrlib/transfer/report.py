@@ -84,7 +84,7 @@ def attribution_layout(table: pd.DataFrame) -> pd.DataFrame:
     """Paper B Table 5 layout: rank rows, one column per pattern, cells "token (weight)"."""
     wide = {}
     for (model, pattern), g in table.groupby(["model", "pattern"], sort=False):
-        wide[f"{pattern} ({model})"] = [f"{t} ({w:+.3f})" for t, w in zip(g["token"], g["mean_weight"], strict=True)]
+        wide[f"{pattern} ({model})"] = [f"{t} ({w:+.2g})" for t, w in zip(g["token"], g["mean_weight"], strict=True)]
     n = max((len(v) for v in wide.values()), default=0)
     out = pd.DataFrame({"rank": range(1, n + 1)})
     for col, vals in wide.items():
@@ -96,12 +96,14 @@ def write_attribution_table(per_token: pd.DataFrame, top: int = 10, out_dir=None
     from cltrlib.tables import write_table
 
     table = attribution_table(per_token, top)
-    write_table(table, "attribution_top_tokens", out_dir=out_dir, markdown=attribution_layout(table))
+    # significant digits, not decimals: a saturated classifier (ja0) has weights of order 1e-5 that still rank
+    write_table(table, "attribution_top_tokens", out_dir=out_dir, markdown=attribution_layout(table),
+                float_format="%.4g")
     return table
 
 
 def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "transfer_f1_auroc", out_dir=None):
-    """F1 and AUROC vs number of Japanese training examples; our models solid (±std), Paper B's dashed."""
+    """F1 and AUROC vs number of Japanese training examples: ours solid (±std), Japanese-only dotted, Paper B dashed."""
     import matplotlib.pyplot as plt
 
     from cltrlib.plots import save_figure, setup_style
@@ -109,10 +111,15 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "
     setup_style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for ax, metric, title in zip(axes, ("f1", "auroc"), ("F1", "AUROC"), strict=True):
-        sub = summary[(summary["metric"] == metric) & (summary["condition"] == "crosslingual")]
-        for model, g in sub.groupby("model", sort=False):
+        sub = summary[summary["metric"] == metric]
+        colors = {}
+        for (model, condition), g in sub.groupby(["model", "condition"], sort=False):
             g = g.assign(n=g["pattern"].map(patterns)).sort_values("n")
-            ax.errorbar(g["n"], g["mean"], yerr=g["std"], marker="o", capsize=3, lw=2, label=f"{model} (ours)")
+            mono = condition == "monolingual"  # Japanese rows only: same colour, dotted, open markers
+            bars = ax.errorbar(g["n"], g["mean"], yerr=g["std"], marker="o", capsize=3, lw=1.2 if mono else 2,
+                               ls=":" if mono else "-", mfc="white" if mono else None, color=colors.get(model),
+                               label=f"{model} (ours{', 日本語のみ' if mono else ''})")
+            colors.setdefault(model, bars.lines[0].get_color())
         for values in PAPER_B[metric].values():
             xs = [patterns.get(p) for p in PATTERN_ORDER]
             pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None and x is not None]
@@ -133,6 +140,7 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "
 def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution", out_dir=None):
     """Top tokens per pattern as horizontal bars (Japanese tokens need the suite's Japanese font)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     from cltrlib.plots import save_figure, setup_style
 
@@ -144,5 +152,7 @@ def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution", o
         ax.barh(g["token"].astype(str), g["mean_weight"], color="#0173b2")
         ax.set_title(f"{pattern}  ({model})")
         ax.set_xlabel("mean LIME weight → positive class")
+        # a saturated classifier (ja0) has weights ~1e-5: write the scale into each tick, no offset text
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2g}"))
     fig.tight_layout()
     return save_figure(fig, name, out_dir), fig
