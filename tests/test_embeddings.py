@@ -19,7 +19,7 @@ from cltrlib.embeddings.extract import embed_texts, length_sorted_batches
 from cltrlib.embeddings.pairs import build_pairs, derangement
 from cltrlib.embeddings.pooling import last_token_index, last_token_pool, mean_pool
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids
-from cltrlib.embeddings.similarity import cosine_rows, spearman_exact
+from cltrlib.embeddings.similarity import cosine_rows, spearman_exact, spearman_table
 from cltrlib.embeddings.tasks import evaluation_ids, label_words, pawsx_row_split
 from cltrlib.models import load_tokenizer
 
@@ -160,6 +160,22 @@ def test_spearman_exact_matches_brute_force():
     assert p == pytest.approx(np.mean([abs(r) >= abs(rho) - 1e-12 for r in all_rhos]))
     rho1, p1 = spearman_exact([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
     assert rho1 == pytest.approx(1.0) and p1 == pytest.approx(2 / 120)
+
+
+def test_spearman_table_explains_an_undefined_rho():
+    """A fine-tuned model that answers the majority label everywhere has the same accuracy in every language."""
+    import pandas as pd
+
+    langs = ["fr", "de", "es", "zh", "ja"]
+    sim = pd.DataFrame([{"model": "m", "adapter": "base", "corpus": "pud", "lang_pair": f"en-{x}", "pooling": "mean",
+                         "layer": 3, "pair_type": "parallel", "mean_cosine": c, "n": 8}
+                        for x, c in zip(langs, [0.9, 0.8, 0.85, 0.3, 0.2], strict=True)])
+    acc = pd.DataFrame([{"model": "m", "adapter": "ft", "task": t, "lang": x, "accuracy": a}
+                        for t, accs in [("flat", [0.53] * 5), ("ranked", [0.7, 0.6, 0.65, 0.4, 0.3])]
+                        for x, a in zip(langs, accs, strict=True)])
+    out = spearman_table(acc, sim).set_index("task")
+    assert np.isnan(out.loc["flat", "spearman_rho"]) and "same in every language" in out.loc["flat", "note"]
+    assert out.loc["ranked", "spearman_rho"] == pytest.approx(1.0) and out.loc["ranked", "note"] == ""
 
 
 @pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma3-270m"])

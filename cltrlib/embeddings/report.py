@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from cltrlib.embeddings.pairs import PAIR_LANGS
 from cltrlib.embeddings.tasks import EVAL_LANGS
@@ -92,6 +93,8 @@ def table3(spear: pd.DataFrame, layer_of: dict[str, int], with_paper: bool = Tru
             if len(gp):
                 row[f"{pooling} rho"] = float(gp.spearman_rho.iloc[0])
                 row[f"{pooling} p"] = float(gp.p_value.iloc[0])
+        if "note" in g and g.note.iloc[0]:
+            row["note"] = g.note.iloc[0]
         rows.append(row)
     out = pd.DataFrame(rows)
     if with_paper:
@@ -122,6 +125,7 @@ def plot_layer_curves(sim: pd.DataFrame, model: str, corpus: str):
             ax.set_title(f"{POOLING_NAMES[pooling]} — {title_state}", fontsize=11)
             ax.set_xlabel("layer")
             ax.set_ylabel("mean cosine")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="対訳 P / ランダム R")
     n = int(d.n.iloc[0]) if len(d) else 0
@@ -177,6 +181,7 @@ def plot_spearman_layers(spear: pd.DataFrame):
             ax.set_title(f"{model} — 微調整タスク {task}", fontsize=11)
             ax.set_xlabel("layer")
             ax.set_ylabel("Spearman ρ")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.suptitle("微調整後の正解率と微調整前の en-X 類似度 (対訳ペア) の Spearman 相関 (5言語)")
     fig.tight_layout()

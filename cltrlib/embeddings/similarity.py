@@ -98,7 +98,10 @@ def spearman_table(accuracy: pd.DataFrame, similarity: pd.DataFrame, layer_of: d
         for (corpus, pooling, layer), s in sim[sim.model == model].groupby(["corpus", "pooling", "layer"]):
             s = s.assign(lang=s.lang_pair.str.split("-").str[1]).set_index("lang")
             langs = [lang for lang in PAIR_LANGS if lang in s.index and lang in acc_by_lang.index]
-            rho, p = spearman_exact(acc_by_lang[langs].to_numpy(), s.loc[langs, "mean_cosine"].to_numpy())
+            accs = acc_by_lang[langs].to_numpy()
+            rho, p = spearman_exact(accs, s.loc[langs, "mean_cosine"].to_numpy())
+            # rho is undefined (NaN) when one side has no ranking at all; say why instead of leaving a bare NaN
+            note = "undefined: fine-tuned accuracy is the same in every language" if len(set(accs)) <= 1 else ""
             rows.append({"model": model, "task": task, "corpus": corpus, "pooling": pooling, "layer": int(layer),
-                         "spearman_rho": rho, "p_value": p, "n_langs": len(langs)})
+                         "spearman_rho": rho, "p_value": p, "n_langs": len(langs), "note": note})
     return pd.DataFrame(rows)
