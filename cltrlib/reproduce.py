@@ -7,7 +7,8 @@ Profiles (every notebook maps the profile name to its own settings; see each sta
 - ``local``  the full study at embedded-model scale on 2 CPU cores (``make reproduce``)
 - ``paper``  the papers' hub models, for a GPU machine with hub access
 
-Notebooks run in reading order (``notebooks/NN_*.ipynb``); executed copies go to
+Notebooks run in reading order (``notebooks/NN_*.ipynb``), except that a notebook whose metadata sets
+``cltr.run_after_others`` (the explorer, which shows the others' stored results) runs last; executed copies go to
 ``<results>/notebooks/<profile>/`` so the committed notebooks stay output-free.
 """
 
@@ -23,11 +24,24 @@ from cltrlib import config
 PROFILES = ("smoke", "local", "paper")
 
 
+def runs_last(path: Path) -> bool:
+    """True for a notebook that shows other notebooks' stored results (metadata ``cltr.run_after_others``).
+
+    The explorer is read first (it is ``00``) but its snapshots show the stored code-eval
+    results and fine-tuned classifiers, so ``make reproduce`` runs it after the others.
+    """
+    import json
+
+    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    return bool(meta.get("cltr", {}).get("run_after_others"))
+
+
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    """The notebooks in run order: reading order, except those that show the others' results come last."""
     paths = sorted((config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
-    return paths
+    return sorted(paths, key=runs_last)  # stable: reading order within each group
 
 
 def run_notebook(path: Path, profile: str, out_dir: Path | None = None, log_output: bool = False,

@@ -27,3 +27,9 @@ def test_notebook_runs_on_smoke(path, notebook_env, monkeypatch):
         monkeypatch.setenv(key, notebook_env[key])
     out = run_notebook(path, "smoke", out_dir=notebook_env["root"] / "executed")
     assert out.exists()
+
+
+def test_explorer_runs_after_the_notebooks_whose_results_it_shows():
+    names = [p.name for p in NOTEBOOKS]
+    assert names[-1] == "00_explorer.ipynb"
+    assert names[:-1] == sorted(names[:-1])  # the others keep reading order
