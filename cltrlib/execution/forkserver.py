@@ -152,8 +152,8 @@ def _rmtree(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root`` (a /proc walk; only needed outside a PID namespace)."""
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (a /proc walk; empty without /proc). Also used by the pool's supervisor."""
     children: dict[int, list[int]] = {}
     try:
         names = os.listdir("/proc")
@@ -472,7 +472,7 @@ class Worker:
                 except OSError:
                     pass
             else:
-                for p in _descendants(os.getpid()):
+                for p in descendants(os.getpid()):
                     try:
                         os.kill(p, signal.SIGKILL)
                     except OSError:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+# the fork server is stand-alone (it runs inside bwrap), so the process-tree walk lives there and is shared here
+from cltrlib.execution.forkserver import descendants
 from cltrlib.execution.sandbox import ExecResult, SandboxLimits, backend, worker_command, worker_env
 
 PIPELINE_DEPTH = 2
@@ -45,30 +47,6 @@ class _Job:
     source: str
     limits: SandboxLimits
     attempt: int = 0
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root`` (Linux /proc walk; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        children.setdefault(int(stat[stat.rfind(b")") + 2:].split()[1]), []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -170,7 +148,7 @@ class _Worker:
         """CPU time used so far by this worker and every program it ran."""
         if self.proc.returncode is not None:
             return 0.0
-        return _cpu_seconds([self.proc.pid, *_descendants(self.proc.pid)])
+        return _cpu_seconds([self.proc.pid, *descendants(self.proc.pid)])
 
     def close(self) -> None:
         """Ask politely (EOF), then kill; never hang."""
@@ -188,7 +166,7 @@ class _Worker:
         """Kill the worker and everything below it (under bwrap, killing bwrap ends the namespace)."""
         if self.proc.returncode is None:  # not reaped yet, so its pid cannot have been reused
             self.cpu_at_exit = self.cpu_seconds()
-            for pid in _descendants(self.proc.pid):  # programs live in their own sessions: not in our group
+            for pid in descendants(self.proc.pid):  # programs live in their own sessions: not in our group
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:

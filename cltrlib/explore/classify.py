@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -212,40 +211,30 @@ class ClassifyPanel:
             self._status(job)
 
         def work() -> None:
-            try:
-                if not text:
-                    raise ValueError("type a sentence to classify")
-                job.state = "loading"
-                self._status(job)
-                model, tok, meta = self.loader(adapter_dir)
-                stoppable = _StoppableModel(model, job._stop, counted)
-                job.state, job.label_names = "classifying", list(meta["label_names"])
-                job.probs = predict_proba(stoppable, tok, [text], max_length=meta["max_length"])[0]
-                target = int(np.argmax(job.probs))
-                job.state = "attributing"
-                attr = lime_tokens(stoppable, tok, text, target=target, n_samples=n_samples,
-                                   max_length=meta["max_length"], batch_size=self.BATCH)
-                ids = tok(text, truncation=True, max_length=meta["max_length"])["input_ids"]
-                job.pieces = merge_pieces(tok, [ids[p] for p in attr["position"]], attr["weight"].tolist())
-                self.result.value = (probabilities_html(job.label_names, job.probs)
-                                     + f"<div style='font-size:12px;color:#57606a'>attribution toward "
-                                       f"<b>{html.escape(str(job.label_names[target]))}</b> (red: for, blue: against;"
-                                       f" {n_samples} perturbed copies)</div>" + heatmap_html(job.pieces))
-                job.state = "done"
-            except ClassifyCancelled:
-                job.state = "cancelled"
-            except Exception as exc:  # shown in the panel; the kernel keeps running
-                job.error, job.state = f"{type(exc).__name__}: {exc}", "error"
-            finally:
-                job.finished = time.monotonic()
-                self._status(job)
-                self.classify_button.disabled, self.stop_button.disabled = False, True
+            if not text:
+                raise ValueError("type a sentence to classify")
+            job.state = "loading"
+            self._status(job)
+            model, tok, meta = self.loader(adapter_dir)
+            stoppable = _StoppableModel(model, job._stop, counted)
+            job.state, job.label_names = "classifying", list(meta["label_names"])
+            job.probs = predict_proba(stoppable, tok, [text], max_length=meta["max_length"])[0]
+            target = int(np.argmax(job.probs))
+            job.state = "attributing"
+            attr = lime_tokens(stoppable, tok, text, target=target, n_samples=n_samples,
+                               max_length=meta["max_length"], batch_size=self.BATCH)
+            ids = tok(text, truncation=True, max_length=meta["max_length"])["input_ids"]
+            job.pieces = merge_pieces(tok, [ids[p] for p in attr["position"]], attr["weight"].tolist())
+            self.result.value = (probabilities_html(job.label_names, job.probs)
+                                 + f"<div style='font-size:12px;color:#57606a'>attribution toward "
+                                   f"<b>{html.escape(str(job.label_names[target]))}</b> (red: for, blue: against;"
+                                   f" {n_samples} perturbed copies)</div>" + heatmap_html(job.pieces))
 
-        job._thread = threading.Thread(target=work, daemon=True, name="cltr-classify")
-        job._thread.start()
-        if wait:
-            job.wait()
-        return job
+        def finish() -> None:
+            self._status(job)
+            self.classify_button.disabled, self.stop_button.disabled = False, True
+
+        return job.start(work, ClassifyCancelled, finish, name="cltr-classify", wait=wait)
 
     def snapshot_html(self) -> str:
         """Static HTML of the panel's state (papermill runs, exported notebooks)."""

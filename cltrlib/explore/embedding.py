@@ -18,7 +18,6 @@ import base64
 import html
 import io
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -244,37 +243,27 @@ class EmbeddingPanel:
         self.compute_button.disabled, self.stop_button.disabled = True, False
 
         def work() -> None:
-            try:
-                if not en or not ja:
-                    raise ValueError("type an English sentence and its Japanese translation (or pick a pair)")
-                job.state = "loading"
-                self._status(job)
-                lm, tok = self.loader(name)
-                job.state = "baseline"
-                par, rnd = self._baseline(name, lm, tok, job)
-                job.state = "embedding"
-                self._status(job)
-                emb = embed_in_chunks(lm, tok, [en, ja], self.settings["max_length"], job._stop)
-                job.done_sentences = job.total_sentences
-                pair = {p: cosine_rows(e[:1], e[1:])[0] for p, e in emb.items()}
-                job.result = SimilarityResult(name, en, ja, pair, par, rnd)
-                self.plot.value = figure_png(similarity_figure(job.result))
-                self.summary.value = summary_html(job.result)
-                job.state = "done"
-            except EmbeddingCancelled:
-                job.state = "cancelled"
-            except Exception as exc:  # shown in the panel; the kernel keeps running
-                job.error, job.state = f"{type(exc).__name__}: {exc}", "error"
-            finally:
-                job.finished = time.monotonic()
-                self._status(job)
-                self.compute_button.disabled, self.stop_button.disabled = False, True
+            if not en or not ja:
+                raise ValueError("type an English sentence and its Japanese translation (or pick a pair)")
+            job.state = "loading"
+            self._status(job)
+            lm, tok = self.loader(name)
+            job.state = "baseline"
+            par, rnd = self._baseline(name, lm, tok, job)
+            job.state = "embedding"
+            self._status(job)
+            emb = embed_in_chunks(lm, tok, [en, ja], self.settings["max_length"], job._stop)
+            job.done_sentences = job.total_sentences
+            pair = {p: cosine_rows(e[:1], e[1:])[0] for p, e in emb.items()}
+            job.result = SimilarityResult(name, en, ja, pair, par, rnd)
+            self.plot.value = figure_png(similarity_figure(job.result))
+            self.summary.value = summary_html(job.result)
 
-        job._thread = threading.Thread(target=work, daemon=True, name="cltr-embedding")
-        job._thread.start()
-        if wait:
-            job.wait()
-        return job
+        def finish() -> None:
+            self._status(job)
+            self.compute_button.disabled, self.stop_button.disabled = False, True
+
+        return job.start(work, EmbeddingCancelled, finish, name="cltr-embedding", wait=wait)
 
     def snapshot_html(self) -> str:
         """Static HTML of the panel's state (papermill runs, exported notebooks)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -36,4 +37,32 @@ class BackgroundJob:
     def wait(self, timeout: float | None = None) -> Self:
         if self._thread is not None:
             self._thread.join(timeout)
+        return self
+
+    def start(self, body: Callable[[], None], cancelled: type[BaseException], on_finish: Callable[[], None],
+              name: str, wait: bool = False) -> Self:
+        """Run ``body`` in a daemon thread and keep ``state`` honest whatever happens in it.
+
+        ``state`` becomes ``done`` when ``body`` returns, ``cancelled`` when it raises
+        ``cancelled`` (the panel's Stop), ``error`` (message in ``error``) on any other
+        exception, so a failing model never kills the kernel; ``on_finish`` always runs
+        (status line, buttons).
+        """
+
+        def run() -> None:
+            try:
+                body()
+                self.state = "done"
+            except cancelled:
+                self.state = "cancelled"
+            except Exception as exc:  # shown in the panel; the kernel keeps running
+                self.error, self.state = f"{type(exc).__name__}: {exc}", "error"
+            finally:
+                self.finished = time.monotonic()
+                on_finish()
+
+        self._thread = threading.Thread(target=run, daemon=True, name=name)
+        self._thread.start()
+        if wait:
+            self.wait()
         return self
