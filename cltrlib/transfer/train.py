@@ -60,6 +60,15 @@ def _batches(df: pd.DataFrame, size: int):
         yield df.iloc[start : start + size]
 
 
+def _logits(model, ids: torch.Tensor, mask: torch.Tensor, cache: PrefixCache | None) -> torch.Tensor:
+    """Classifier logits, through the prefix cache when there is one (same numbers, frozen layers run once)."""
+    if cache is None:
+        return classifier_logits(model, ids, mask)
+    cache.fill([(ids, mask)])
+    with cache.active():
+        return cache.logits(ids, mask)
+
+
 @torch.no_grad()
 def predict_proba(model, tok, texts: list[str], max_length: int, batch_size: int = 32, cache: PrefixCache | None = None,
                   device: str = "cpu") -> np.ndarray:
@@ -71,12 +80,7 @@ def predict_proba(model, tok, texts: list[str], max_length: int, batch_size: int
         idx = order[start : start + batch_size]
         ids, mask = _tokenize(tok, [texts[i] for i in idx], max_length)
         ids, mask = ids.to(device), mask.to(device)
-        if cache is not None:
-            cache.fill([(ids, mask)])
-            with cache.active():
-                logits = cache.logits(ids, mask)
-        else:
-            logits = classifier_logits(model, ids, mask)
+        logits = _logits(model, ids, mask, cache)
         out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()
     return out
 
@@ -99,12 +103,7 @@ def train_classifier(model, tok, train: pd.DataFrame, cfg: TrainConfig, method: 
             ids, mask = _tokenize(tok, part["text"].tolist(), cfg.max_length)
             ids, mask = ids.to(cfg.device), mask.to(cfg.device)
             labels = torch.as_tensor(part["label"].to_numpy().astype("int64"), device=cfg.device)
-            if cache is not None:
-                cache.fill([(ids, mask)])
-                with cache.active():
-                    logits = cache.logits(ids, mask)
-            else:
-                logits = classifier_logits(model, ids, mask)
+            logits = _logits(model, ids, mask, cache)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels)
             loss.backward()
             opt.step()
