@@ -6,7 +6,7 @@ profile and a few tokens, as papermill would inject them), runs all cells from t
 then drives the code-eval panel like a teacher: search, pick a problem, "Generate + run",
 and waits for the verdict element; the embedding and classification panels are checked in
 the state their snapshot cells left them. Screenshots go to ``figures/explorer/`` when
-``CLTR_SAVE_SCREENSHOTS=1``, else to the test's tmp dir. The server, its kernels and the
+``CLTR_SAVE_SCREENSHOTS=1``, else to the test's tmp dir (``CLTR_BROWSER_PROFILE=local`` for the committed ones). The server, its kernels and the
 browser are stopped at the end (by pid), however the test ends.
 
 Skips (with the reason) only where there is no Chromium binary or no Playwright.
@@ -40,7 +40,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 NOTEBOOK = REPO_ROOT / "notebooks" / "00_explorer.ipynb"
 # What the test drives: search words, the problem they should reach, and a short decode.
 SEARCH, TASK = "has_close", "HumanEval/0"
-BROWSER_PARAMS = {"profile": "smoke", "max_new_tokens": 16}
+# CLTR_BROWSER_PROFILE=local takes the committed screenshots with the `local` profile's panels (its preferred
+# classifier, longer demos); make test keeps smoke.
+BROWSER_PARAMS = {"profile": os.environ.get("CLTR_BROWSER_PROFILE", "smoke"), "max_new_tokens": 16}
 SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
