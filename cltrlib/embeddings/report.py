@@ -79,6 +79,8 @@ def table2(sim: pd.DataFrame, layer_of: dict[str, int] | None = None, with_paper
                             f"{pooling} After P-R": ap - ar})
             ref.append(row)
         out = pd.concat([out, pd.DataFrame(ref)], ignore_index=True)
+    if "note" in out:
+        out["note"] = out["note"].fillna("")
     return out
 
 
@@ -103,6 +105,8 @@ def table3(spear: pd.DataFrame, layer_of: dict[str, int], with_paper: bool = Tru
                 "last rho": PAPER_TABLE3[(c, "last")][0], "last p": PAPER_TABLE3[(c, "last")][1]}
                for c in ("pawsx", "pud")]
         out = pd.concat([out, pd.DataFrame(ref)], ignore_index=True)
+    if "note" in out:
+        out["note"] = out["note"].fillna("")
     return out
 
 
@@ -178,6 +182,10 @@ def plot_spearman_layers(spear: pd.DataFrame):
                         color=colors.get(corpus), label=f"{corpus} {POOLING_NAMES[pooling]}")
             ax.axhline(0, color="gray", lw=0.8)
             ax.set_ylim(-1.05, 1.05)
+            if len(g) and g.spearman_rho.isna().all():  # say why the panel is empty instead of leaving it blank
+                ax.set_xlim(g.layer.min() - 0.5, g.layer.max() + 0.5)
+                ax.text(0.5, 0.75, "ρ は定義されない: 微調整後の正解率が全言語で同じ\n(undefined: flat accuracy)",
+                        transform=ax.transAxes, ha="center", va="center", fontsize=10, color="#57606a")
             ax.set_title(f"{model} — 微調整タスク {task}", fontsize=11)
             ax.set_xlabel("layer")
             ax.set_ylabel("Spearman ρ")
