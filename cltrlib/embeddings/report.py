@@ -79,8 +79,6 @@ def table2(sim: pd.DataFrame, layer_of: dict[str, int] | None = None, with_paper
                             f"{pooling} After P-R": ap - ar})
             ref.append(row)
         out = pd.concat([out, pd.DataFrame(ref)], ignore_index=True)
-    if "note" in out:
-        out["note"] = out["note"].fillna("")
     return out
 
 

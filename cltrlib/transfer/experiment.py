@@ -64,13 +64,8 @@ def settings_for(profile: str, **overrides) -> TransferSettings:
     return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
 
 
-def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True,
-             only_stored: bool = False) -> pd.DataFrame:
-    """Run (or read) every run of the grid; one row per run with its metrics and timings.
-
-    ``only_stored=True`` trains nothing: it returns the runs already complete in the store
-    (tables from a grid that is still running, or was cut short, are then honest about it).
-    """
+def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or read) every run of the grid; one row per run with its metrics and timings."""
     from cltrlib.models import default_device
 
     device = device or default_device()
@@ -87,15 +82,6 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
                     jobs.append((model, condition, pattern, n_target, seed))
     patterns = {job: make_pattern(data, job[2], job[3], job[4], job[1], n_source=n_source, n_test=s.n_test)
                 for job in jobs}
-    if only_stored:
-        rows = []
-        for job, pat in patterns.items():
-            clf = ClassifierConfig(model=job[0], num_labels=data.num_labels, lora_layers=s.lora_layers)
-            summary = completed_run(pat, clf, train_cfg)
-            if summary is not None:
-                rows.append({k: v for k, v in summary.items() if k != "epoch_losses"}
-                            | {"final_loss": summary["epoch_losses"][-1]})
-        return pd.DataFrame(rows)
     for model in s.models:  # one pass over the frozen prefix per model for every text still to be trained on
         clf = ClassifierConfig(model=model, num_labels=data.num_labels, lora_layers=s.lora_layers)
         todo = [p for job, p in patterns.items() if job[0] == model and not completed_run(p, clf, train_cfg)]
