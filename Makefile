@@ -32,11 +32,11 @@ reproduce: models
 	$(PY) -m cltrlib reproduce --profile $(PROFILE)
 
 test: models
-	$(PY) -m ruff check cltrlib tests benchmarks
+	$(PY) -m ruff check cltrlib tests benchmarks notebooks
 	$(PY) -m pytest -q -ra
 
 lint: env
-	$(PY) -m ruff check cltrlib tests benchmarks
+	$(PY) -m ruff check cltrlib tests benchmarks notebooks
 
 clean-results:
 	rm -rf results

@@ -24,7 +24,8 @@ PROFILES: dict[str, dict] = {
               # Each model in its relevant mode: SmolLM2-Instruct in chat mode, Gemma-3-270M (a base model
               # without a chat template) in completion mode. All 164 problems, both languages, greedy.
               "prompt_modes": {"*": ["default"]},
-              "n": 1, "temperature": 0.0, "limit": None, "max_new_tokens": 256, "batch_size": 48,
+              # batch_size bounds a decode group; the engine's KV-cache budget (4 GiB) splits it further.
+              "n": 1, "temperature": 0.0, "limit": None, "max_new_tokens": 256, "batch_size": 164,
               # The measured failure of an instruct model in completion mode, on the first 40 problems.
               "extra_runs": [{"model": "smollm2-135m-instruct", "prompt_mode": "completion", "limit": 40}],
               "cltr_pairs": []},

@@ -21,7 +21,7 @@ from cltrlib.data import Problem, load_problems
 from cltrlib.data.problems import REBUILT_NAME, humaneval_path, rebuilt_jhumaneval_path, resolve_data_file
 from cltrlib.store import RunStore
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
