@@ -21,31 +21,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from cltrlib.codegen.engine import GenRequest, SamplingConfig, _left_pad, generate_many, plan_batches  # noqa: E402
+from cltrlib.codegen.engine import (  # noqa: E402
+    GenRequest,
+    SamplingConfig,
+    generate_batch_hf,
+    generate_many,
+    plan_batches,
+)
 from cltrlib.codegen.prompts import build_prompt_text, stops_for  # noqa: E402
 from cltrlib.data import load_problems  # noqa: E402
 from cltrlib.models import default_prompt_mode, load_causal_lm  # noqa: E402
 
 
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
-    for s in stops:
-        i = text.find(s)
-        if i != -1:
-            return text[:i] + s
-    return text
-
-
-@torch.inference_mode()
 def hf_generate(model, tok, requests: list[GenRequest], cfg: SamplingConfig, stops: tuple[str, ...],
                 batch_size: int) -> list[str]:
-    seqs = [tok(r.text, add_special_tokens=r.add_special_tokens).input_ids for r in requests]
+    """The baseline: length-sorted batches through transformers' ``generate`` with ``stop_strings``."""
+    lengths = [len(tok(r.text, add_special_tokens=r.add_special_tokens).input_ids) for r in requests]
     out: list[str] = [""] * len(requests)
-    for batch in plan_batches([len(s) for s in seqs], batch_size):
-        ids, mask = _left_pad([seqs[i] for i in batch], tok.pad_token_id, model.device)
-        gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cfg.max_new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id, stop_strings=list(stops) or None, tokenizer=tok)
-        for i, row in zip(batch, gen, strict=True):
-            out[i] = cut_at_stop(tok.decode(row[ids.shape[1]:], skip_special_tokens=True), stops)
+    for batch in plan_batches(lengths, batch_size):
+        for i, text in zip(batch, generate_batch_hf(model, tok, [requests[i] for i in batch], cfg, stops),
+                           strict=True):
+            out[i] = text
     return out
 
 

@@ -91,8 +91,8 @@ def _select(logits: torch.Tensor, cfg: SamplingConfig, gens: list[torch.Generato
     return torch.cat(out).to(logits.device)
 
 
-def _left_pad(seqs: list[list[int]], pad_id: int, device, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    width = width or max(len(s) for s in seqs)
+def _left_pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -238,12 +238,16 @@ class _Rows:
         return False
 
     def text(self, row: int) -> str:
-        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-        for s in self.stops:
-            i = text.find(s)
-            if i != -1:
-                return text[:i] + s  # keep the stop so callers can see why it ended
-        return text
+        return cut_after_stop(self.tokenizer.decode(self.tokens[row], skip_special_tokens=True), self.stops)
+
+
+def cut_after_stop(text: str, stops: Sequence[str]) -> str:
+    """Text up to and including the first listed stop found (kept so callers can see why it ended)."""
+    for s in stops:
+        i = text.find(s)
+        if i != -1:
+            return text[:i] + s
+    return text
 
 
 def _shared_prefix(seqs: list[list[int]], cache: DynamicCache) -> int:
@@ -356,14 +360,17 @@ def generate_batch(
 
 
 @torch.inference_mode()
-def generate_batch_hf(model, tokenizer, requests: Sequence[GenRequest], cfg: SamplingConfig) -> list[str]:
-    """Reference path: transformers' own ``generate`` (greedy only; used to test equivalence)."""
+def generate_batch_hf(model, tokenizer, requests: Sequence[GenRequest], cfg: SamplingConfig,
+                      stops: Sequence[str] = ()) -> list[str]:
+    """Reference path: transformers' own ``generate`` (greedy only), one batch; with ``stops``, its
+    ``stop_strings`` and the same cut as ours. Used to test equivalence and as the benchmark baseline."""
     device = next(model.parameters()).device
     seqs = [tokenizer(r.text, add_special_tokens=r.add_special_tokens).input_ids for r in requests]
     ids, mask = _left_pad(seqs, tokenizer.pad_token_id, device)
     out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cfg.max_new_tokens, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id)
-    return [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True) for row in out]
+                         pad_token_id=tokenizer.pad_token_id, stop_strings=list(stops) or None,
+                         tokenizer=tokenizer if stops else None)
+    return [cut_after_stop(tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True), stops) for row in out]
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None,

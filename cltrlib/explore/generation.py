@@ -107,7 +107,6 @@ def start_generation(
     last = 0.0
 
     def work() -> None:
-        job.started = time.monotonic()
         job.state = "loading"
         notify(force=True)
         model, tok = loader(model_name)
