@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cltrlib.transfer import toplayer
 from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
 
 TEXTS = ["Solar panels cut emissions.", "東京で新しい電気自動車の工場が開業した。", "The match ended in a draw after extra time."]
@@ -18,14 +19,15 @@ def _tiny(tmp_path, kind: str) -> str:
     from cltrlib.models import load_tokenizer
 
     name = "smollm2-135m-instruct" if kind == "llama" else "gemma3-270m"
+    # gemma3: global top layer (as in Gemma-3-270M); gemma3-sliding: a sliding top layer, window 4 < text lengths
     tok = load_tokenizer(name)
     common = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                   num_attention_heads=4, num_key_value_heads=2, head_dim=8, pad_token_id=tok.pad_token_id)
     if kind == "llama":
         cfg = LlamaConfig(**common)
     else:
-        cfg = Gemma3TextConfig(**common, sliding_window=4, layer_types=["sliding_attention", "sliding_attention",
-                                                                          "full_attention"])
+        top = "sliding_attention" if kind == "gemma3-sliding" else "full_attention"
+        cfg = Gemma3TextConfig(**common, sliding_window=4, layer_types=["sliding_attention", "full_attention", top])
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg)
     path = tmp_path / kind
@@ -34,7 +36,7 @@ def _tiny(tmp_path, kind: str) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module", params=["llama", "gemma3"])
+@pytest.fixture(scope="module", params=["llama", "gemma3", "gemma3-sliding"])
 def tiny_model(request, tmp_path_factory):
     return _tiny(tmp_path_factory.mktemp("tiny"), request.param)
 
@@ -76,6 +78,7 @@ def test_prefix_cache_matches_the_full_model_and_its_gradients(tiny_model):
     grads_full = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     model.zero_grad()
     cache = PrefixCache(model, n_frozen=2)
+    assert toplayer.supports(model.config), "the pooled-token top layer must be the path under test"
     cache.fill([(ids, mask)])
     assert len(cache.store) == len(TEXTS)
     with cache.active():

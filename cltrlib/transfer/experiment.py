@@ -45,7 +45,7 @@ PROFILES: dict[str, TransferSettings] = {
                               max_length=24, lora_layers=1, attribution_model="gemma3-270m", attribution_texts=2,
                               attribution_samples=6),
     # The committed run (2 CPU cores, ≤30 min for notebook 04): Paper B's epochs, conditions, patterns and seeds;
-    # fewer rows, shorter inputs and LoRA on the top layer only (measured: ~20 min on 2 idle cores, see notebook 04).
+    # fewer rows, shorter inputs and LoRA on the top layer only (measured: 11.6 min on 2 idle cores, see notebook 04).
     "local": TransferSettings(models=["smollm2-135m-instruct", "gemma3-270m"], n_source=128, n_test=100, epochs=10,
                               max_length=64, lora_layers=1, attribution_model="gemma3-270m", attribution_texts=12,
                               attribution_samples=48),

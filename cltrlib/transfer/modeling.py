@@ -184,6 +184,17 @@ class PrefixCache:
             self._inject.clear()
 
     def logits(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Classifier logits computed from cached prefix states (call inside ``active()``)."""
-        self._inject["hidden"] = self.batch_states(ids, mask)
+        """Classifier logits computed from cached prefix states (call inside ``active()``).
+
+        When only the top layer is left, it is computed for the pooled token alone (``toplayer``):
+        the same logits and gradients for a fraction of the work.
+        """
+        from cltrlib.transfer import toplayer
+
+        states = self.batch_states(ids, mask)
+        if self.n_frozen == len(self.layers) - 1 and toplayer.supports(self.model.config):
+            base = getattr(self.model, "get_base_model", lambda: self.model)()
+            backbone = getattr(base, base.base_model_prefix)
+            return toplayer.pooled_top_layer_logits(base, backbone, self.n_frozen, states, ids, mask)
+        self._inject["hidden"] = states
         return classifier_logits(self.model, ids, mask)

@@ -24,6 +24,9 @@ from cltrlib.transfer.data import Pattern
 from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
 
 STAGE = "transfer"
+# In every run's store key. "2": with lora_layers=1 the top layer runs for the pooled token only (same function;
+# dropout draws differ from "1", so stored "1" runs are not reused as if they were identical).
+TRANSFER_VERSION = "2"
 _PREFIX_STORES: dict[tuple, dict] = {}  # (model, n_frozen) -> cached prefix states, shared across runs
 
 
@@ -147,7 +150,7 @@ def run_config(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig) 
     from cltrlib.models import model_revision
 
     return {
-        "classifier": clf.to_dict(), "model_revision": model_revision(clf.model),
+        "version": TRANSFER_VERSION, "classifier": clf.to_dict(), "model_revision": model_revision(clf.model),
         "train": {k: v for k, v in asdict(train_cfg).items() if k not in ("device", "eval_batch_size")},
         "dataset": pattern.data.name, "label_names": pattern.data.label_names, "task": pattern.data.task,
         "source_lang": pattern.data.source_lang, "target_lang": pattern.data.target_lang,
