@@ -33,10 +33,13 @@ def setup_style(context: str = "paper", font_scale: float = 1.3) -> None:
 
 
 def save_figure(fig, name: str, out_dir: str | Path | None = None) -> Path:
-    """Save ``fig`` as PNG and PDF under the figures folder; return the PNG path."""
+    """Save ``fig`` as PNG and PDF under the figures folder; return the PNG path.
+
+    The PDF carries no creation date, so regenerating an unchanged figure leaves the committed file as it was.
+    """
     out = Path(out_dir) if out_dir is not None else config.figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
     fig.savefig(png)
-    fig.savefig(out / f"{name}.pdf")
+    fig.savefig(out / f"{name}.pdf", metadata={"CreationDate": None})
     return png

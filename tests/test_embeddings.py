@@ -186,6 +186,23 @@ def test_label_words_have_distinct_first_tokens(model):
         assert len(set(ids)) == len(label_words(task))
 
 
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma3-270m"])
+def test_label_only_head_gives_the_full_heads_label_logits(model):
+    """Scoring applies the LM head to the label tokens only; their logits must be the full head's columns."""
+    from cltrlib.embeddings.modeling import load_model
+    from cltrlib.embeddings.scoring import next_token_logits
+
+    lm, tok = load_model(model, padding_side="left")
+    targets = label_token_ids(tok, label_words("sib200"))
+    enc = encode_prompts(tok, ["Text: Stars form in clouds of gas. The answer is", "Text: 東京の天気。 The answer is"],
+                         max_length=64)
+    with torch.inference_mode():
+        full = next_token_logits(lm, enc["input_ids"], enc["attention_mask"])
+        only = next_token_logits(lm, enc["input_ids"], enc["attention_mask"], token_ids=targets)
+    assert only.shape == (2, len(targets))
+    torch.testing.assert_close(only, full[:, targets], atol=1e-4, rtol=1e-5)
+
+
 def test_prompt_truncation_keeps_the_question_end():
     tok = load_tokenizer("smollm2-135m-instruct")
     enc = encode_prompts(tok, ["word " * 300 + "The answer is", "short. The answer is"], max_length=32)

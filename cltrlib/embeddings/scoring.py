@@ -37,15 +37,24 @@ def encode_prompts(tok, prompts: list[str], max_length: int) -> dict[str, torch.
         tok.padding_side, tok.truncation_side = old_side, old_trunc
 
 
-def next_token_logits(lm, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """[batch, vocab] logits for the token after each (left-padded) prompt.
+def next_token_logits(lm, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      token_ids: list[int] | None = None) -> torch.Tensor:
+    """[batch, vocab] logits for the token after each (left-padded) prompt; [batch, len(token_ids)] if given.
 
     Runs the decoder once and the LM head on the last position only (on Gemma the
-    head is 262k wide; applying it to every position would dominate the cost).
+    head is 262k wide; applying it to every position would dominate the cost). Scoring
+    needs only the label words' logits, so ``token_ids`` restricts the head to those
+    rows: the same dot products without the other 262k.
     """
     hidden = backbone(lm)(input_ids=input_ids, attention_mask=attention_mask,
                           position_ids=position_ids_from_mask(attention_mask)).last_hidden_state[:, -1]
-    logits = lm.get_output_embeddings()(hidden).float()
+    head = lm.get_output_embeddings()
+    if token_ids is None:
+        logits = head(hidden).float()
+    else:
+        rows = torch.as_tensor(token_ids, device=hidden.device)
+        bias = None if head.bias is None else head.bias[rows]
+        logits = torch.nn.functional.linear(hidden, head.weight[rows], bias).float()
     cap = getattr(lm.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap

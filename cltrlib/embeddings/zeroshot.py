@@ -52,8 +52,8 @@ def evaluate_zero_shot(model: str, task: str, n_test: int | None, adapter_key: s
                 enc = encode_prompts(tok, [e.prompt for e in batch], max_length)
                 dev = next(lm.parameters()).device
                 with torch.inference_mode():
-                    logits = next_token_logits(lm, enc["input_ids"].to(dev), enc["attention_mask"].to(dev))
-                scores = logits[:, targets].cpu()
+                    scores = next_token_logits(lm, enc["input_ids"].to(dev), enc["attention_mask"].to(dev),
+                                               token_ids=targets).cpu()
                 store.append([{"id": e.id, "label": e.label, "pred": int(s.argmax()), "scores": s.tolist()}
                               for e, s in zip(batch, scores, strict=True)])
                 bar.update(len(batch))
