@@ -41,8 +41,8 @@ EMBEDDED = ("smollm2-135m-instruct", "gemma3-270m")
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(models=EMBEDDED, n_train=2, batch_size=2, epochs=1.0, prompt_max_length=48, n_test=1,
                      similarity_corpora=("pawsx",), n_pairs={"pawsx": 3}, embed_max_length=24),
-    # Both tasks, both models, all three corpora before and after tuning. Measured on 2 idle cores: notebook 05
-    # 20.6 min, notebook 06 12.9 min.
+    # Both tasks, both models, all three corpora before and after tuning. Measured on 2 idle cores (fresh clone,
+    # 2026-11-22): notebook 05 23.2 min, notebook 06 13.3 min.
     "local": Profile(models=EMBEDDED, tasks=("sib200", "pawsx"), after_task="sib200", n_train=64, n_test=40,
                      lr=3e-3, prompt_max_length=256, similarity_corpora=("pawsx", "pud", "sib200"),
                      after_corpora=("pawsx", "pud", "sib200"), n_pairs={"pawsx": 64, "pud": 64, "sib200": 64},
