@@ -80,12 +80,14 @@ def pooled_top_layer_logits(model: nn.Module, backbone: nn.Module, layer_idx: in
     ``states`` are right-padded (batch, len, hidden) inputs to that layer; ``model`` is the
     sequence classifier (its ``score`` head and config), ``backbone`` its decoder stack.
     """
+    from cltrlib.transfer.modeling import position_ids_from_mask
+
     layer = backbone.layers[layer_idx]
     attn = layer.self_attn
     b, n, _ = states.shape
     rows = torch.arange(b, device=states.device)
     last = last_token_index(input_ids, model.config.pad_token_id)
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    position_ids = position_ids_from_mask(attention_mask)
     keys = torch.arange(n, device=states.device)[None, :]
     # What transformers' causal mask allows the last query to see: earlier, non-pad keys inside the window.
     allowed = (keys <= last[:, None]) & attention_mask.bool()
