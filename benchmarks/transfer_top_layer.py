@@ -21,7 +21,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from cltrlib.transfer import toplayer  # noqa: E402
 from cltrlib.transfer.data import load_bilingual  # noqa: E402
 from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier  # noqa: E402
 
@@ -29,17 +28,12 @@ from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_class
 def step(model, cache: PrefixCache, ids, mask, pooled: bool) -> tuple[float, torch.Tensor, dict]:
     """One forward + backward through the cached prefix; (seconds, logits, gradients)."""
     model.zero_grad(set_to_none=True)
-    supports = toplayer.supports
-    if not pooled:
-        toplayer.supports = lambda _cfg: False
-    try:
-        start = time.perf_counter()
-        with cache.active():
-            logits = cache.logits(ids, mask)
-        logits.sum().backward()
-        seconds = time.perf_counter() - start
-    finally:
-        toplayer.supports = supports
+    cache.pooled_top = pooled
+    start = time.perf_counter()
+    with cache.active():
+        logits = cache.logits(ids, mask)
+    logits.sum().backward()
+    seconds = time.perf_counter() - start
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return seconds, logits.detach(), grads
 
@@ -64,6 +58,7 @@ def main() -> None:
         ids, mask = enc["input_ids"], enc["attention_mask"]
         cache = PrefixCache(model, model.config.num_hidden_layers - 1)
         cache.fill([(ids, mask)])
+        assert cache.pooled_top, f"{name}: the pooled-token top layer does not apply"
         times: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.repeats):  # alternate, so drifts in machine load hit both alike
             for pooled in (False, True):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cltrlib.transfer import toplayer
 from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
 
 TEXTS = ["Solar panels cut emissions.", "東京で新しい電気自動車の工場が開業した。", "The match ended in a draw after extra time."]
@@ -78,7 +77,7 @@ def test_prefix_cache_matches_the_full_model_and_its_gradients(tiny_model):
     grads_full = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     model.zero_grad()
     cache = PrefixCache(model, n_frozen=2)
-    assert toplayer.supports(model.config), "the pooled-token top layer must be the path under test"
+    assert cache.pooled_top, "the pooled-token top layer must be the path under test"
     cache.fill([(ids, mask)])
     assert len(cache.store) == len(TEXTS)
     with cache.active():

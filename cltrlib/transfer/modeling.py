@@ -120,11 +120,16 @@ class PrefixCache:
     unpadded states so any batch composition reuses them.
     """
 
-    def __init__(self, model: nn.Module, n_frozen: int):
+    def __init__(self, model: nn.Module, n_frozen: int, pooled_top: bool = True):
+        from cltrlib.transfer import toplayer
+
         layers = _decoder_layers(model)
         if layers is None or not 0 < n_frozen < len(layers):
             raise ValueError("PrefixCache needs a decoder with a `layers` list and 0 < n_frozen < n_layers")
         self.model, self.layers, self.n_frozen = model, layers, n_frozen
+        # Only the top layer left and a known architecture: compute it for the pooled token alone (``toplayer``).
+        # ``pooled_top=False`` keeps the full layer (the benchmark's baseline).
+        self.pooled_top = pooled_top and n_frozen == len(layers) - 1 and toplayer.supports(model.config)
         self.store: dict[tuple[int, ...], torch.Tensor] = {}
         self._inject: dict = {}
 
@@ -189,10 +194,10 @@ class PrefixCache:
         When only the top layer is left, it is computed for the pooled token alone (``toplayer``):
         the same logits and gradients for a fraction of the work.
         """
-        from cltrlib.transfer import toplayer
-
         states = self.batch_states(ids, mask)
-        if self.n_frozen == len(self.layers) - 1 and toplayer.supports(self.model.config):
+        if self.pooled_top:
+            from cltrlib.transfer import toplayer
+
             base = getattr(self.model, "get_base_model", lambda: self.model)()
             backbone = getattr(base, base.base_model_prefix)
             return toplayer.pooled_top_layer_logits(base, backbone, self.n_frozen, states, ids, mask)

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
+
+from cltrlib.transfer.modeling import position_ids_from_mask
 
 SUPPORTED_TYPES = {"llama", "gemma3_text"}
 
@@ -32,11 +35,6 @@ def last_token_index(input_ids: torch.Tensor, pad_token_id: int | None) -> torch
         return torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, dtype=torch.long, device=input_ids.device)
     positions = torch.arange(input_ids.shape[1], device=input_ids.device)
     return (positions * (input_ids != pad_token_id).int()).argmax(-1)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
 def _rotary(backbone: nn.Module, layer_idx: int, hidden: torch.Tensor, position_ids: torch.Tensor):
@@ -57,11 +55,11 @@ def _attention_at(attn: nn.Module, x: torch.Tensor, rows: torch.Tensor, last: to
     q = attn.q_proj(x[rows, last]).view(b, 1, -1, hd).transpose(1, 2)
     if hasattr(attn, "q_norm"):
         q, k = attn.q_norm(q), attn.k_norm(k)
-    k = k * cos[:, None] + _rotate_half(k) * sin[:, None]
+    k = k * cos[:, None] + rotate_half(k) * sin[:, None]
     cq, sq = cos[rows, last][:, None, None], sin[rows, last][:, None, None]
-    q = q * cq + _rotate_half(q) * sq
+    q = q * cq + rotate_half(q) * sq
     groups = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    k, v = repeat_kv(k, groups), repeat_kv(v, groups)
     scores = (q @ k.transpose(2, 3)) * attn.scaling  # [batch, heads, 1, len]
     cap = getattr(attn, "attn_logit_softcapping", None)
     if cap:
@@ -80,8 +78,6 @@ def pooled_top_layer_logits(model: nn.Module, backbone: nn.Module, layer_idx: in
     ``states`` are right-padded (batch, len, hidden) inputs to that layer; ``model`` is the
     sequence classifier (its ``score`` head and config), ``backbone`` its decoder stack.
     """
-    from cltrlib.transfer.modeling import position_ids_from_mask
-
     layer = backbone.layers[layer_idx]
     attn = layer.self_attn
     b, n, _ = states.shape
