@@ -43,7 +43,8 @@ PROFILES: dict[str, Profile] = {
                      similarity_corpora=("pawsx",), n_pairs={"pawsx": 3}, embed_max_length=24),
     # Both tasks, both models, all three corpora before and after tuning. With n_test 40 and 64 pairs per corpus,
     # notebook 05 took 23.2 min and 06 13.3 min on 2 idle cores (fresh clone, 2026-11-22), and the whole
-    # `make reproduce` 95 min; 32 test items and 40 pairs bring it under the 90-min budget.
+    # `make reproduce` 95 min (a Zen-1 VM); with 32 test items and 40 pairs a fresh `make reproduce` took 54 min
+    # on 2 Zen-3 cores (05 9.2 min, 06 5.5 min), about 80-85 min on the Zen-1 VM by the measured speed ratio.
     "local": Profile(models=EMBEDDED, tasks=("sib200", "pawsx"), after_task="sib200", n_train=64, n_test=32,
                      lr=3e-3, prompt_max_length=256, similarity_corpora=("pawsx", "pud", "sib200"),
                      after_corpora=("pawsx", "pud", "sib200"), n_pairs={"pawsx": 40, "pud": 40, "sib200": 40},

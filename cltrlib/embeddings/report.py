@@ -188,7 +188,9 @@ def plot_spearman_layers(spear: pd.DataFrame):
             ax.set_xlabel("layer")
             ax.set_ylabel("Spearman ρ")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    # One legend beside the grid: inside a panel it hid the curves wherever rho happened to be.
+    handles, labels = next((ax.get_legend_handles_labels() for ax in axes.flat if ax.get_lines()[1:]), ([], []))
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="コーパス / プーリング")
     fig.suptitle("微調整後の正解率と微調整前の en-X 類似度 (対訳ペア) の Spearman 相関 (5言語)")
     fig.tight_layout()
     return fig
