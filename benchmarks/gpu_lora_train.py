@@ -105,7 +105,7 @@ def make_batches(lengths: torch.Tensor, batch: int, max_len: int, bucketed: bool
 
 
 def run_config(name: str, args, batch: int, seq: int, fast: bool) -> dict:
-    from cltrlib.transfer.modeling import position_ids_from_mask
+    from cltrlib.models import position_ids_from_mask
 
     device = args.device
     dtype = torch.bfloat16 if device == "cuda" else torch.float32

@@ -238,3 +238,10 @@ def default_prompt_mode(name_or_path: str, tokenizer=None) -> str:
     if mode != "auto":
         return mode
     return "chat" if tokenizer is not None and getattr(tokenizer, "chat_template", None) else "completion"
+
+
+def position_ids_from_mask(attention_mask):
+    """0-based positions counting only real tokens (a ``torch`` tensor in, one out), so a left-padded row gets the
+    same positions, and hence the same hidden states, as the unpadded text. Every forward pass over padded batches
+    (classifiers, scoring, embeddings) passes these instead of the default 0..len-1."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)

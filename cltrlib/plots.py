@@ -32,6 +32,14 @@ def setup_style(context: str = "paper", font_scale: float = 1.3) -> None:
     plt.rcParams["savefig.bbox"] = "tight"
 
 
+def legend_beside(fig, axes, title: str, fontsize: int = 9) -> None:
+    """One legend for a grid of panels, outside it on the right: inside a panel it hides curves wherever the data
+    happen to lie. Handles come from the first panel that has labelled artists (panels may be empty)."""
+    handles, labels = next(((h, lab) for ax in axes.flat for h, lab in [ax.get_legend_handles_labels()] if h),
+                           ([], []))
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=fontsize, title=title)
+
+
 def save_figure(fig, name: str, out_dir: str | Path | None = None) -> Path:
     """Save ``fig`` as PNG and PDF under the figures folder; return the PNG path.
 

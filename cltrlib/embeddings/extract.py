@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cltrlib.embeddings.modeling import backbone, load_model, position_ids_from_mask
+from cltrlib.embeddings.modeling import backbone, load_model
 from cltrlib.embeddings.pooling import POOLINGS, pool_layers
-from cltrlib.models import model_revision
+from cltrlib.models import model_revision, position_ids_from_mask
 from cltrlib.store import RunStore
 
 EXTRACT_VERSION = "1"

@@ -52,12 +52,6 @@ def load_model(model: str, adapter_dir: str | Path | None = None, device: str | 
     return lm.to(device).eval(), tok
 
 
-def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
-    """Positions counted over real tokens only, so a left-padded row gets the same positions
-    (and hence the same hidden states) as the unpadded sentence."""
-    return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
-
-
 def backbone(lm):
     """The decoder stack without the LM head (hidden states only; skips a 262k-wide matmul on Gemma)."""
     return lm.base_model if hasattr(lm, "base_model") else lm

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from cltrlib.embeddings.pairs import PAIR_LANGS
 from cltrlib.embeddings.tasks import EVAL_LANGS
-from cltrlib.plots import LANG_COLORS
+from cltrlib.plots import LANG_COLORS, legend_beside
 
 # Paper C Table 1 (PAWS-X accuracy, LLaMA-7B before / after English-only tuning).
 PAPER_TABLE1 = {
@@ -128,8 +128,7 @@ def plot_layer_curves(sim: pd.DataFrame, model: str, corpus: str):
             ax.set_xlabel("layer")
             ax.set_ylabel("mean cosine")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="対訳 P / ランダム R")
+    legend_beside(fig, axes, "対訳 P / ランダム R")
     n = int(d.n.iloc[0]) if len(d) else 0
     fig.suptitle(f"{model}: {corpus} 文ペアの層別コサイン類似度 (n={n} pairs per language pair)")
     fig.tight_layout()
@@ -188,9 +187,7 @@ def plot_spearman_layers(spear: pd.DataFrame):
             ax.set_xlabel("layer")
             ax.set_ylabel("Spearman ρ")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    # One legend beside the grid: inside a panel it hid the curves wherever rho happened to be.
-    handles, labels = next((ax.get_legend_handles_labels() for ax in axes.flat if ax.get_lines()[1:]), ([], []))
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="コーパス / プーリング")
+    legend_beside(fig, axes, "コーパス / プーリング")
     fig.suptitle("微調整後の正解率と微調整前の en-X 類似度 (対訳ペア) の Spearman 相関 (5言語)")
     fig.tight_layout()
     return fig

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from cltrlib.embeddings.modeling import backbone, position_ids_from_mask
+from cltrlib.embeddings.modeling import backbone
+from cltrlib.models import position_ids_from_mask
 
 
 def label_token_ids(tok, words: list[str]) -> list[int]:

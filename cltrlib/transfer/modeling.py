@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from cltrlib.models import load_tokenizer, position_ids_from_mask, resolve_model_path
+
 ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "deberta-v2", "electra", "camembert"}
 
 
@@ -41,19 +43,21 @@ class ClassifierConfig:
         return asdict(self)
 
 
+def _base_and_backbone(model: nn.Module) -> tuple[nn.Module, nn.Module | None]:
+    """(the classifier without a PEFT wrapper, its decoder stack: ``model.model`` for Llama/Gemma)."""
+    base = getattr(model, "get_base_model", lambda: model)()
+    return base, getattr(base, base.base_model_prefix, None)
+
+
 def _decoder_layers(model: nn.Module) -> nn.ModuleList | None:
     """The decoder's layer list (``model.model.layers`` for Llama/Gemma-style classifiers)."""
-    base = getattr(model, "get_base_model", lambda: model)()
-    backbone = getattr(base, base.base_model_prefix, None)
-    layers = getattr(backbone, "layers", None)
+    layers = getattr(_base_and_backbone(model)[1], "layers", None)
     return layers if isinstance(layers, nn.ModuleList) else None
 
 
 def build_classifier(cfg: ClassifierConfig, device: str = "cpu", seed: int | None = None):
     """(model, tokenizer, method): head initialised from ``seed`` (so a seed fixes the whole run)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    from cltrlib.models import load_tokenizer, resolve_model_path
 
     path = resolve_model_path(cfg.model)
     hf_cfg = AutoConfig.from_pretrained(path)
@@ -85,11 +89,6 @@ def _add_lora(model: nn.Module, cfg: ClassifierConfig):
                       target_modules=list(cfg.target_modules), layers_to_transform=layers)
     # task_type SEQ_CLS marks the new head ("score"/"classifier") as modules_to_save: trained and saved.
     return get_peft_model(model, lcfg)
-
-
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """0-based positions counting only real tokens, so a left-padded row sees the same positions as unpadded."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def classifier_logits(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -127,6 +126,7 @@ class PrefixCache:
         if layers is None or not 0 < n_frozen < len(layers):
             raise ValueError("PrefixCache needs a decoder with a `layers` list and 0 < n_frozen < n_layers")
         self.model, self.layers, self.n_frozen = model, layers, n_frozen
+        self._base, self._backbone = _base_and_backbone(model)
         # Only the top layer left and a known architecture: compute it for the pooled token alone (``toplayer``).
         # ``pooled_top=False`` keeps the full layer (the benchmark's baseline).
         self.pooled_top = pooled_top and n_frozen == len(layers) - 1 and toplayer.supports(model.config)
@@ -198,8 +198,6 @@ class PrefixCache:
         if self.pooled_top:
             from cltrlib.transfer import toplayer
 
-            base = getattr(self.model, "get_base_model", lambda: self.model)()
-            backbone = getattr(base, base.base_model_prefix)
-            return toplayer.pooled_top_layer_logits(base, backbone, self.n_frozen, states, ids, mask)
+            return toplayer.pooled_top_layer_logits(self._base, self._backbone, self.n_frozen, states, ids, mask)
         self._inject["hidden"] = states
         return classifier_logits(self.model, ids, mask)

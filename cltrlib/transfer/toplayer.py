@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers.models.llama.modeling_llama import repeat_kv, rotate_half
 
-from cltrlib.transfer.modeling import position_ids_from_mask
+from cltrlib.models import position_ids_from_mask
 
 SUPPORTED_TYPES = {"llama", "gemma3_text"}
 
