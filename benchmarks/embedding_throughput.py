@@ -26,8 +26,7 @@ import torch  # noqa: E402
 
 from cltrlib.data.multilingual import load_pawsx  # noqa: E402
 from cltrlib.embeddings.extract import embed_texts  # noqa: E402
-from cltrlib.embeddings.modeling import load_model  # noqa: E402
-from cltrlib.models import load_tokenizer  # noqa: E402
+from cltrlib.models import load, load_tokenizer  # noqa: E402
 
 
 def measure(lm, tok, texts: list[str], batch_size: int, max_length: int, sort_by_length: bool, repeats: int) -> dict:
@@ -56,7 +55,7 @@ def bench_cpu(models: list[str], n: int, batch_size: int, max_length: int, repea
     rows = []
     texts = shuffled_texts(n)
     for name in models:
-        lm, tok = load_model(name, device="cpu")
+        lm, tok = load(name, "embed", device="cpu")
         res = {o: measure(lm, tok, texts, batch_size, max_length, o == "sorted", repeats)
                for o in ("input-order", "sorted")}
         rows.append({"device": "cpu", "model": name, "n": n, "batch_size": batch_size, "max_length": max_length,

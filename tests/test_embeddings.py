@@ -21,7 +21,7 @@ from cltrlib.embeddings.pooling import last_token_index, last_token_pool, mean_p
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids
 from cltrlib.embeddings.similarity import cosine_rows, spearman_exact, spearman_table
 from cltrlib.embeddings.tasks import evaluation_ids, label_words, pawsx_row_split
-from cltrlib.models import load_tokenizer
+from cltrlib.models import load, load_tokenizer
 
 SENTENCES = ["Hi.", "The quick brown fox jumps over the lazy dog near the river bank.", "日本語の文です。",
              "A medium length sentence here."]
@@ -76,12 +76,10 @@ def test_last_token_rejects_empty_row():
         last_token_pool(torch.zeros(1, 3, 2), torch.zeros(1, 3, dtype=torch.long))
 
 
-@pytest.mark.parametrize("side", ["left", "right"])
-def test_embeddings_do_not_depend_on_batch_or_padding_side(tiny_model_dir, side):
+@pytest.mark.parametrize("kind", ["generate", "embed"])  # left and right padding
+def test_embeddings_do_not_depend_on_batch_or_padding_side(tiny_model_dir, kind):
     """A sentence's per-layer embedding is the same alone and padded inside a batch, for both poolings."""
-    from cltrlib.embeddings.modeling import load_model
-
-    lm, tok = load_model(tiny_model_dir, device="cpu", padding_side=side)
+    lm, tok = load(tiny_model_dir, kind, device="cpu")
     batched = embed_texts(lm, tok, SENTENCES, batch_size=4, progress=False)
     for i, text in enumerate(SENTENCES):
         alone = embed_texts(lm, tok, [text], batch_size=1, progress=False)
@@ -94,14 +92,33 @@ def test_embeddings_do_not_depend_on_batch_or_padding_side(tiny_model_dir, side)
 
 
 def test_mean_and_last_differ_and_cosine_is_bounded(tiny_model_dir):
-    from cltrlib.embeddings.modeling import load_model
-
-    lm, tok = load_model(tiny_model_dir, device="cpu")
+    lm, tok = load(tiny_model_dir, "embed", device="cpu")
     emb = embed_texts(lm, tok, SENTENCES, progress=False)
     assert not np.allclose(emb["mean"], emb["last"])
     cos = cosine_rows(emb["mean"], emb["mean"][::-1])
     assert cos.shape == (len(SENTENCES), 3) and np.all(np.abs(cos) <= 1 + 1e-6)
     np.testing.assert_allclose(cosine_rows(emb["last"], emb["last"]), 1.0, rtol=1e-5)
+
+
+def test_load_caches_one_shared_copy_and_merges_adapters_into_private_ones(tiny_model_dir, tmp_path):
+    """Both causal kinds share the cached weights; an adapter is merged into a copy, never into the cached model."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    lm, left = load(tiny_model_dir, "generate", device="cpu")
+    same, right = load(tiny_model_dir, "embed", device="cpu")
+    assert same is lm and not lm.training and (left.padding_side, right.padding_side) == ("left", "right")
+    assert load(tiny_model_dir, "embed", device="cpu")[1] is right
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    torch.manual_seed(0)
+    lora = get_peft_model(copy.deepcopy(lm), LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path)
+    merged, tok = load(tiny_model_dir, "embed", tmp_path, device="cpu")
+    assert merged is not lm and tok is right and not merged.training
+    assert not torch.equal(merged.state_dict()["model.layers.0.self_attn.q_proj.weight"],
+                           before["model.layers.0.self_attn.q_proj.weight"])
+    assert all(torch.equal(v, before[k]) for k, v in lm.state_dict().items())
 
 
 def test_length_sorted_batches_cover_every_index_once():
@@ -189,10 +206,9 @@ def test_label_words_have_distinct_first_tokens(model):
 @pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma3-270m"])
 def test_label_only_head_gives_the_full_heads_label_logits(model):
     """Scoring applies the LM head to the label tokens only; their logits must be the full head's columns."""
-    from cltrlib.embeddings.modeling import load_model
     from cltrlib.embeddings.scoring import next_token_logits
 
-    lm, tok = load_model(model, padding_side="left")
+    lm, tok = load(model, "generate")
     targets = label_token_ids(tok, label_words("sib200"))
     enc = encode_prompts(tok, ["Text: Stars form in clouds of gas. The answer is", "Text: 東京の天気。 The answer is"],
                          max_length=64)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cltrlib.codeeval import SampleError, evaluate_samples, read_samples
 from cltrlib.config import REPO_ROOT
-from cltrlib.evaluate import SampleError, evaluate_samples, read_samples
 from cltrlib.execution import pool as pool_mod
 
 
@@ -105,7 +105,7 @@ def test_sigkill_then_rerun_finishes_without_loss_or_duplicates(tmp_path):
     out = tmp_path / "r.jsonl"
     partial = tmp_path / "r.jsonl.partial"
     tag = f"cltr-resume-{uuid.uuid4().hex[:8]}"
-    code = ("import sys; from cltrlib.evaluate import evaluate_samples; "
+    code = ("import sys; from cltrlib.codeeval import evaluate_samples; "
             "evaluate_samples(sys.argv[1], sys.argv[2], sys.argv[3], ks=[1], timeout=2, workers=2, progress=False)")
     env = dict(os.environ, CLTR_EXEC_TAG=tag, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-c", code, str(samples), str(data), str(out)], env=env,
@@ -188,3 +188,18 @@ def test_progress_counts_and_watchdog_line(tmp_path, monkeypatch, capsys):
     assert "passed=1" in err and "failed=1" in err and "timeout=1" in err
     assert "watchdog: sample 2 (Toy/0, line 3) still running" in err
     assert summary["n_timeout"] == 1
+
+
+def test_canonical_check_is_stored_by_content_and_reread(tmp_path, monkeypatch):
+    from cltrlib.codeeval import canonical, check_canonical
+    from cltrlib.data import load_problems
+
+    monkeypatch.setenv("CLTR_RESULTS_DIR", str(tmp_path / "results"))
+    good, bad = load_problems(_dataset(tmp_path)), load_problems(_dataset(tmp_path, canonical="    return 0\n"))
+    first = check_canonical(good, timeout=2)
+    assert first.summary["pass@1"] == 1.0 and first.results["Toy/0"]["status"] == "passed"
+    assert first.path.parent == tmp_path / "results" / "canonical"
+    failing = check_canonical(bad, timeout=2)
+    assert failing.path != first.path and failing.results["Toy/0"]["status"] == "failed"
+    monkeypatch.setattr(canonical, "evaluate_samples", lambda *a, **k: pytest.fail("a stored check ran again"))
+    assert check_canonical(good, timeout=2) == first

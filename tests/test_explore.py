@@ -9,9 +9,10 @@ import threading
 import numpy as np
 import pytest
 
+from cltrlib.codeeval import run_sample
 from cltrlib.codegen import GenRequest, SamplingConfig, build_prompt_text, generate_batch
 from cltrlib.codegen.prompts import stops_for
-from cltrlib.explore import CodeEvalPanel, load_pairs, problem_results, run_sample, search_problems, start_generation
+from cltrlib.explore import CodeEvalPanel, load_pairs, problem_results, search_problems, start_generation
 from cltrlib.explore.codeeval import stored_results_html
 from cltrlib.explore.stored import solve_category
 from cltrlib.explore.textdiff import changed_fraction, diff_segments, segments_html
@@ -80,7 +81,7 @@ def test_search_by_id_number_and_words(pairs):
 
 # -- stored results ------------------------------------------------------------------------------------------
 def _store_eval_run(root, model, mode, rows):
-    """An evaluation run laid out exactly as ``cltrlib.codegen.run_evaluation`` writes it."""
+    """An evaluation run laid out exactly as ``cltrlib.codeeval.run_evaluation`` writes it."""
     store = RunStore("evaluation", {"model": model, "mode": mode}, label=f"{model}-{mode}", root=root)
     out = store.path / "results.jsonl"
     out.write_text("".join(json.dumps({"task_id": t, "passed": ok, "language": lang, "model": model,

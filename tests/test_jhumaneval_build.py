@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from cltrlib.codeeval import evaluate_samples
 from cltrlib.data import load_humaneval, load_problems
 from cltrlib.data.problems import read_jsonl
-from cltrlib.evaluate import evaluate_samples
 from cltrlib.jhumaneval.build import build_jhumaneval
 from cltrlib.jhumaneval.glossary import Glossary, GlossaryEntry
 from cltrlib.jhumaneval.memory import TranslationMemory, align_translation

@@ -7,8 +7,14 @@ outputs; the results store is shared across this test session so notebook 03 rea
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from cltrlib import config
 from cltrlib.reproduce import notebook_paths, run_notebook
 
 NOTEBOOKS = notebook_paths()
@@ -33,3 +39,28 @@ def test_explorer_runs_after_the_notebooks_whose_results_it_shows():
     names = [p.name for p in NOTEBOOKS]
     assert names[-1] == "00_explorer.ipynb"
     assert names[:-1] == sorted(names[:-1])  # the others keep reading order
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.notebook
+def test_a_smoke_run_leaves_the_committed_figures_alone(tmp_path, monkeypatch):
+    """Only the committed profile (``local``) writes ``figures/``: a smoke run of a notebook, with no folder given,
+    writes under ``<results>/figures/smoke`` and leaves every committed file (and ``git status``) as it was."""
+    monkeypatch.delenv("CLTR_FIGURES_DIR", raising=False)
+    monkeypatch.setenv("CLTR_RESULTS_DIR", str(tmp_path / "results"))
+    committed = config.REPO_ROOT / "figures"
+    before = _tree_digest(committed)
+    status = ["git", "-C", str(config.REPO_ROOT), "status", "--porcelain", "--", "figures"]
+    git_before = subprocess.run(status, capture_output=True, text=True).stdout if shutil.which("git") else None
+    path = next(p for p in NOTEBOOKS if p.name.startswith("01_"))  # the cheapest notebook that writes both
+    run_notebook(path, "smoke", out_dir=tmp_path / "executed")
+    assert _tree_digest(committed) == before
+    if git_before is not None:
+        assert subprocess.run(status, capture_output=True, text=True).stdout == git_before
+    smoke = tmp_path / "results" / "figures" / "smoke"
+    assert (smoke / "jhumaneval_validation.png").is_file()
+    assert (smoke / "tables" / "jhumaneval_validation.csv").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cltrlib.models import load
 from cltrlib.transfer import ClassifierConfig, TrainConfig, classification_scores, load_bilingual, make_pattern
 from cltrlib.transfer.adapters import list_adapters, load_classifier
 from cltrlib.transfer.scores import summarize_over_seeds
@@ -42,6 +43,11 @@ def test_same_seed_gives_the_same_metrics_twice_and_the_adapter_reloads(tmp_path
     probs = predict_proba(model, tok, tiny_pattern.test["text"].tolist(), meta["max_length"])
     stored = np.array(load_run_probs(first)["probs"].tolist())
     np.testing.assert_allclose(probs, stored, atol=1e-4)
+    # models.load caches the same classifier once per process
+    cached = load(listed.loc[0, "adapter_dir"], "classifier", device="cpu")
+    assert load(listed.loc[0, "adapter_dir"], "classifier", device="cpu") is cached
+    np.testing.assert_array_equal(predict_proba(cached[0], cached[1], tiny_pattern.test["text"].tolist(),
+                                                meta["max_length"]), probs)
 
 
 def test_scores_binary_and_multiclass():

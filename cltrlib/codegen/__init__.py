@@ -1,8 +1,8 @@
-"""Code generation: prompt modes, batched decoding, stored and resumable runs."""
+"""Code generation: prompt modes, batched decoding, stored and resumable runs (evaluation: ``cltrlib.codeeval``)."""
 
 from cltrlib.codegen.engine import GenRequest, SamplingConfig, generate_batch, generate_many
 from cltrlib.codegen.prompts import PROMPT_MODES, build_prompt_text, extract_code, to_sample_fields
-from cltrlib.codegen.run import GenerationConfig, GenerationRun, run_evaluation, run_generation
+from cltrlib.codegen.run import GenerationConfig, GenerationRun, run_generation
 
 __all__ = [
     "PROMPT_MODES",
@@ -14,7 +14,6 @@ __all__ = [
     "extract_code",
     "generate_batch",
     "generate_many",
-    "run_evaluation",
     "run_generation",
     "to_sample_fields",
 ]

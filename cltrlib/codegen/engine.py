@@ -410,7 +410,7 @@ def generate_many(
     ``on_batch(indices, texts)`` is called as requests finish (so a caller can store them at
     once); ``kv_cache_bytes`` caps a group's KV cache (``None``: no cap).
     """
-    from tqdm.auto import tqdm
+    from cltrlib.progress import tqdm
 
     seqs = [tokenizer(r.text, add_special_tokens=r.add_special_tokens).input_ids for r in requests]
     budget = kv_cache_bytes // kv_bytes_per_token(model) if kv_cache_bytes else None

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cltrlib.plots import LANG_COLORS, save_figure
+from cltrlib.plots import LANG_COLORS
 
 LANG_LABELS = {"en": "English prompts (HumanEval) / 英語", "ja": "Japanese prompts (JHumanEval) / 日本語"}
 
@@ -23,7 +23,7 @@ def _bars(ax, labels, en, ja, en_err=None, ja_err=None, title=""):
     ax.set_title(title)
 
 
-def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame, name: str = "code_eval_pass1"):
+def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame):
     """Left: our models, EN vs JA pass@1 with 95% bootstrap CIs. Right: Paper A Table 1 for reference."""
     k1 = code_eval[code_eval.k == 1].copy()
     k1["label"] = k1["model"] + "\n(" + k1["prompt_mode"] + ")"
@@ -48,11 +48,10 @@ def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame, name: str = "c
     axes[0].set_ylim(0, top)
     fig.suptitle("HumanEval vs JHumanEval: pass@1 by prompt language (英語 vs 日本語)")
     fig.tight_layout()
-    save_figure(fig, name)
     return fig
 
 
-def plot_language_gap(gap: pd.DataFrame, paper_table2: pd.DataFrame, name: str = "cltr_language_gap"):
+def plot_language_gap(gap: pd.DataFrame, paper_table2: pd.DataFrame):
     """Hp − Lp (EN − JA pass@1, points) per model with CIs: ours, and the paper's Table 2 models."""
     fig, ax = plt.subplots(figsize=(9, 4.2))
     rows = []
@@ -71,5 +70,4 @@ def plot_language_gap(gap: pd.DataFrame, paper_table2: pd.DataFrame, name: str =
     ax.set_xlabel("Hp − Lp: pass@1 English minus Japanese (points)")
     ax.set_title("英語と日本語の差 (CLTR の分母): ours (blue, 95% CI) vs Paper A Table 2 (grey)")
     fig.tight_layout()
-    save_figure(fig, name)
     return fig

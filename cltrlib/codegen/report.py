@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from cltrlib.data import normalise_task_id
 from cltrlib.metrics import bootstrap_ci, bootstrap_cltr_ci, cltr_or_nan, per_problem_pass_at_k
 from cltrlib.models import PAPER_MODELS, get_spec
 
@@ -22,7 +23,7 @@ def load_results(summary: dict) -> pd.DataFrame:
     """Per-sample results of one evaluation run (task_id, passed, language, model, prompt_mode, ...)."""
     with open(summary["results"], encoding="utf-8") as fh:
         df = pd.DataFrame([json.loads(line) for line in fh if line.strip()])
-    df["task_id"] = df["task_id"].str.replace("JHumanEval/", "HumanEval/", regex=False)
+    df["task_id"] = df["task_id"].astype(str).map(normalise_task_id)
     df["dataset"] = summary["dataset"]
     return df
 
@@ -127,3 +128,11 @@ def language_gap_table(summaries: Sequence[dict], seed: int = 0) -> pd.DataFrame
                          "Lp": langs["ja"].loc[common].mean(), "gap": diff, "ci_low": lo, "ci_high": hi,
                          "n_problems": len(common)})
     return pd.DataFrame(rows)
+
+
+def cltr_csv(paper_table2_df: pd.DataFrame, ours: pd.DataFrame | None, gap: pd.DataFrame) -> pd.DataFrame:
+    """The ``cltr.csv`` table of notebook 03: Paper A Table 2 rows (source "paper"), our CLTR pairs if any, then our
+    EN-JA gaps (source "ours (EN-JA gap)")."""
+    paper_rows = paper_table2_df.assign(source="paper").rename(columns={"Model": "model", "CLTR (recomputed)": "cltr"})
+    return pd.concat([paper_rows[["source", "model", "HumanEval", "JHumanEval", "cltr", "CLTR (paper)"]],
+                      ours, gap.assign(source="ours (EN-JA gap)")], ignore_index=True)

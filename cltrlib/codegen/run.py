@@ -1,9 +1,9 @@
-"""Generation and evaluation runs, stored by configuration and resumable.
+"""Generation runs, stored by configuration and resumable.
 
 ``run_generation`` generates samples for (model, data set, prompt mode, sampling),
 appending each finished batch to the results store, so an interrupted run continues
-where it stopped and a finished one is read back in seconds. ``run_evaluation`` runs
-a generation's samples in the sandbox, stored the same way.
+where it stopped and a finished one is read back in seconds. Evaluating them is
+``cltrlib.codeeval.run_evaluation``, stored the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from pathlib import Path
 from cltrlib.codegen.engine import GenRequest, SamplingConfig, generate_many
 from cltrlib.codegen.prompts import PROMPT_VERSION, build_prompt_text, stops_for, to_sample_fields
 from cltrlib.data import Problem, load_problems
-from cltrlib.data.problems import REBUILT_NAME, humaneval_path, rebuilt_jhumaneval_path, resolve_data_file
+from cltrlib.data.problems import (
+    JHUMANEVAL_RELPATH,
+    REBUILT_NAME,
+    humaneval_path,
+    rebuilt_jhumaneval_path,
+    resolve_data_file,
+)
 from cltrlib.store import RunStore
 
 ENGINE_VERSION = "2"
@@ -51,7 +57,7 @@ def dataset_fingerprint(dataset: str) -> str:
     if dataset == "humaneval":
         path = humaneval_path()
     elif dataset == "jhumaneval":
-        path = resolve_data_file("jhumaneval/jhuman-eval.jsonl.gz")
+        path = resolve_data_file(JHUMANEVAL_RELPATH)
     elif dataset == REBUILT_NAME:
         path = rebuilt_jhumaneval_path()
     else:
@@ -158,23 +164,3 @@ def _generate_missing(run: GenerationRun, model, tokenizer, progress: bool) -> N
                       on_batch=save, progress=progress)
     run.export_samples()
     store.mark_complete({"n_records": len(store.records()), "prompt_mode": mode})
-
-
-def run_evaluation(run: GenerationRun, timeout: float = 10.0, workers: int | None = None,
-                   progress: bool = True) -> dict:
-    """Evaluate a generation run's samples in the sandbox (stored; reread on rerun)."""
-    from cltrlib.evaluate import evaluate_samples
-    from cltrlib.execution import isolation_level
-
-    cfg = {"generation": run.store.key, "timeout": timeout, "isolation": isolation_level(), "dataset": run.cfg.dataset}
-    store = RunStore("evaluation", cfg, label=run.store.path.name.rsplit("-", 1)[0])
-    with store.lock():
-        if store.is_complete():
-            return store.summary()
-        out = store.path / "results.jsonl"
-        summary = evaluate_samples(run.export_samples(), run.cfg.dataset, out, ks=(1, 10, 100), timeout=timeout,
-                                   workers=workers, progress=progress)
-        summary.update(model=run.cfg.model, prompt_mode=run.prompt_mode, n=run.cfg.n,
-                       temperature=run.cfg.temperature, results=str(out), generation_store=str(run.store.path))
-        store.mark_complete(summary)
-    return summary

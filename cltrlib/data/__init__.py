@@ -11,6 +11,7 @@ from cltrlib.data.problems import (
     load_humaneval,
     load_jhumaneval,
     load_problems,
+    normalise_task_id,
     resolve_data_file,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "load_humaneval",
     "load_jhumaneval",
     "load_problems",
+    "normalise_task_id",
     "resolve_data_file",
 ]

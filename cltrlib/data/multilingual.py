@@ -20,7 +20,6 @@ import pandas as pd
 
 from cltrlib.data.problems import resolve_data_file
 
-LANGS = ("en", "fr", "de", "es", "zh", "ja")
 SIB200_LANGS = {"en": "eng_Latn", "ja": "jpn_Jpan", "fr": "fra_Latn", "de": "deu_Latn", "es": "spa_Latn",
                 "zh": "zho_Hans", "zh-hant": "zho_Hant"}
 PUD_LANGS = {"en", "ja", "fr", "de", "es", "zh"}

@@ -18,7 +18,7 @@ from cltrlib import config
 JHUMANEVAL_RELPATH = "jhumaneval/jhuman-eval.jsonl.gz"
 JHUMANEVAL_HUB_ID = "kogi-jwu/jhumaneval"
 REQUIRED_FIELDS = ("task_id", "prompt", "entry_point", "test")
-REBUILT_NAME = "jhumaneval-rebuilt"  # written by `python -m cltrlib jhumaneval build` (gitignored)
+REBUILT_NAME = "jhumaneval-rebuilt"  # written by `cltr jhumaneval build` (gitignored)
 
 
 def rebuilt_jhumaneval_path() -> Path:
@@ -72,7 +72,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
-def _normalise_task_id(task_id: str) -> str:
+def normalise_task_id(task_id: str) -> str:
     """``JHumanEval/12`` → ``HumanEval/12`` so both languages pair by id."""
     prefix, _, num = task_id.rpartition("/")
     return f"HumanEval/{num}" if prefix.endswith("HumanEval") and num.isdigit() else task_id
@@ -87,7 +87,7 @@ def problems_from_rows(rows: list[dict], language: str, source: str) -> list[Pro
             raise ValueError(f"{source}: record {i} ({row.get('task_id', '?')}) lacks field(s) {missing}")
         problems.append(
             Problem(
-                task_id=_normalise_task_id(row["task_id"]),
+                task_id=normalise_task_id(row["task_id"]),
                 language=language,
                 prompt=row["prompt"],
                 entry_point=row["entry_point"],
@@ -180,7 +180,7 @@ def load_problems(dataset: str | Path, language: str | None = None) -> list[Prob
         path = rebuilt_jhumaneval_path()
         if not path.is_file():
             raise DataNotFoundError(f"'{REBUILT_NAME}' has not been built yet ({path} is missing): run "
-                                    "'python -m cltrlib jhumaneval build --backend memory'")
+                                    "'cltr jhumaneval build --backend memory'")
         return load_jhumaneval(path)
     path = Path(name)
     if not path.is_file():

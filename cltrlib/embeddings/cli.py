@@ -1,8 +1,8 @@
-"""``python -m cltrlib similarity ...``: per-layer P/R cosine for one model and corpus (Paper C, Table 2).
+"""``cltr embeddings similarity ...``: per-layer P/R cosine for one model and corpus (Paper C, Table 2).
 
 Example (cached per model + adapter + corpus + language + pooling; a rerun is instant)::
 
-    nice -n 10 python -m cltrlib similarity --model gemma3-270m --corpus pud --n 32 --out /tmp/sim.csv
+    nice -n 10 cltr embeddings similarity --model gemma3-270m --corpus pud --n 32 --out /tmp/sim.csv
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("similarity", help="per-layer cosine of parallel vs random en-X pairs (Paper C)")
+    """Add ``cltr embeddings similarity`` (Paper C's notebooks 05-06 run the rest of the stage)."""
+    p = sub.add_parser("embeddings", help="Paper C: sentence embeddings of parallel vs random pairs")
+    esub = p.add_subparsers(dest="embeddings_command", required=True)
+    p = esub.add_parser("similarity", help="per-layer cosine of parallel vs random en-X pairs (Paper C)")
     p.add_argument("--model", required=True, help="embedded name, hub id or local path")
     p.add_argument("--corpus", default="pawsx", choices=["pawsx", "pud", "sib200"])
     p.add_argument("--n", type=int, default=64, help="pairs per language pair (default 64; all: 0)")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from cltrlib.embeddings.modeling import backbone, load_model
+from cltrlib.embeddings.modeling import backbone
 from cltrlib.embeddings.pooling import POOLINGS, pool_layers
-from cltrlib.models import model_revision, position_ids_from_mask
+from cltrlib.models import load, model_revision, position_ids_from_mask
+from cltrlib.progress import tqdm
 from cltrlib.store import RunStore
 
 EXTRACT_VERSION = "1"
@@ -112,7 +112,7 @@ def cached_embeddings(model: str, corpus: str, texts_by_lang: dict[str, tuple[st
                 result[(lang, p)] = np.load(s.path / "embeddings.npy").astype(np.float32)
             continue
         if lm is None:
-            lm, tok = load_model(model, adapter_dir, device=device, padding_side="right")
+            lm, tok = load(model, "embed", adapter_dir, device=device)
         start = time.monotonic()
         embs = embed_texts(lm, tok, list(texts), max_length=max_length, batch_size=batch_size, poolings=poolings,
                            skip_special=skip_special, progress=progress,

@@ -12,7 +12,9 @@ from matplotlib.ticker import MaxNLocator
 
 from cltrlib.embeddings.pairs import PAIR_LANGS
 from cltrlib.embeddings.tasks import EVAL_LANGS
+from cltrlib.models import GEMMA3
 from cltrlib.plots import LANG_COLORS, legend_beside
+from cltrlib.study import EmbeddingSettings
 
 # Paper C Table 1 (PAWS-X accuracy, LLaMA-7B before / after English-only tuning).
 PAPER_TABLE1 = {
@@ -223,3 +225,43 @@ def findings(sim: pd.DataFrame, spear: pd.DataFrame | None = None, layer_of: dic
         out["mean rho per pooling at table layer"] = sp.groupby("pooling").spearman_rho.mean().round(3).to_dict()
         out["mean rho per pooling over all layers"] = spear.groupby("pooling").spearman_rho.mean().round(3).to_dict()
     return out
+
+
+def deviations(p: EmbeddingSettings, profile: str) -> list[str]:
+    """How these settings depart from Paper C, written from their own values (notebooks 05 and 06 print them)."""
+    steps = -(-(p.n_train or 0) // p.batch_size) if p.n_train else None
+    pairs = ", ".join(f"{p.n_pairs.get(c) or 'all'} {c}" for c in p.similarity_corpora)
+    lines = [
+        *(["SMOKE: a handful of items, checks that the notebook runs; numbers are meaningless"]
+          if profile == "smoke" else []),
+        *(["LLaMA-7B is not in the registry; llama-2-7b-hf is its closest open stand-in"]
+          if "llama-2-7b-hf" in p.models else []),
+        f"models: {', '.join(p.models)} instead of LLaMA-7B"
+        + (" (SmolLM2-135M-Instruct is English-centric like LLaMA; Gemma-3-270M is multilingual)"
+           if GEMMA3 in p.models else ""),
+        f"tasks: {', '.join(p.tasks)} (SIB-200 prompt is ours, shaped like Paper C's; XNLI and XL-Sum are not in "
+        "the data mirror)",
+        *(["PAWS-X tuning/evaluation not run in this profile (CPU time); pass tasks=('sib200', 'pawsx')"]
+          if "pawsx" not in p.tasks else []),
+        "PAWS-X: only dev is labelled here, so its 2000 rows are split once (seeded) into disjoint English "
+        "training rows and test rows",
+        f"tuning: {p.n_train or 'all'} English examples, {p.epochs:g} epoch(s)"
+        + (f" ({steps} steps of {p.batch_size})" if steps else "")
+        + f", lr {p.lr:g} (paper: full training set, 6 epochs, lr 2e-5); LoRA r8/a32 on all linear projections; "
+        "loss on the label word's first token only",
+        f"evaluation: {p.n_test or 'all'} test items per language per task (the same items in all six languages); "
+        f"label-word argmax instead of greedy 1-token decoding; prompts left-truncated to {p.prompt_max_length} "
+        "tokens",
+        f"embeddings: {pairs} pairs per language pair (paper: 2000 PAWS-X pairs); sentences truncated to "
+        f"{p.embed_max_length} tokens; 'after' = the {p.after_task} adapter, embedded on "
+        f"{', '.join(p.after_corpora)}",
+        "Spearman over 5 languages: exact permutation p-values are multiples of 1/60 (minimum 0.017)",
+    ]
+    return lines
+
+
+def print_deviations(p: EmbeddingSettings, profile: str) -> None:
+    """The deviations block at the top of notebooks 05 and 06."""
+    print(f"profile={profile!r}; deviations from Paper C:")
+    for line in deviations(p, profile):
+        print(" -", line)

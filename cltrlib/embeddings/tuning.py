@@ -4,7 +4,7 @@ The model sees the task's fixed English prompt and learns to put the answer word
 next: the loss is the cross-entropy of the label word's first token at the position
 right after the prompt, and nothing else (no loss on the prompt tokens). Paper C:
 LoRA rank 8, alpha 32, lr 2e-5, cosine schedule, 6 epochs on the full English
-training set of LLaMA-7B; the profiles in ``profiles.py`` say how the local run
+training set of LLaMA-7B; ``cltrlib.study`` says how the local run
 deviates (far fewer examples and steps, so a larger learning rate).
 
 The adapter and its configuration are stored in the results store
@@ -14,6 +14,7 @@ trained twice. An interrupted training run starts that adapter over (it is minut
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from cltrlib.embeddings.modeling import fresh_base
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids, next_token_logits
 from cltrlib.embeddings.tasks import PROMPT_VERSION, label_words, train_examples
-from cltrlib.models import load_tokenizer, model_revision
+from cltrlib.models import load, model_revision
+from cltrlib.progress import tqdm
 from cltrlib.store import RunStore
 
 TUNING_VERSION = "1"
@@ -80,9 +80,8 @@ def train_adapter(cfg: TuneConfig, device: str = "cpu", progress: bool = True) -
     store.records_file.unlink(missing_ok=True)  # a half-finished run restarts from scratch
     shutil.rmtree(adapter_dir, ignore_errors=True)
     torch.manual_seed(cfg.seed)
-    tok = load_tokenizer(cfg.model, padding_side="left")
-    lm = fresh_base(cfg.model, device)
-    lm.config.pad_token_id = tok.pad_token_id
+    base, tok = load(cfg.model, "generate", device=device)
+    lm = copy.deepcopy(base)  # a private copy: peft injects LoRA layers into the model it wraps
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
     model = get_peft_model(lm, lora).to(device)

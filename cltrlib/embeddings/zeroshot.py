@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from cltrlib.embeddings.extract import length_sorted_batches
-from cltrlib.embeddings.modeling import load_model
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids, next_token_logits
 from cltrlib.embeddings.tasks import EVAL_LANGS, PROMPT_VERSION, evaluation_examples, evaluation_ids, label_words
-from cltrlib.models import model_revision
+from cltrlib.models import load, model_revision
+from cltrlib.progress import tqdm
 from cltrlib.store import RunStore
 
 ZEROSHOT_VERSION = "1"
@@ -40,7 +39,7 @@ def evaluate_zero_shot(model: str, task: str, n_test: int | None, adapter_key: s
         store = _store(model, adapter_key, task, lang, ids, max_length)
         if not store.is_complete():
             if lm is None:
-                lm, tok = load_model(model, adapter_dir, device=device, padding_side="left")
+                lm, tok = load(model, "generate", adapter_dir, device=device)
                 targets = label_token_ids(tok, label_words(task))
             done = {r["id"] for r in store.records()}
             todo = [e for e in evaluation_examples(task, lang, ids) if e.id not in done]

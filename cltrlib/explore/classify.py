@@ -20,14 +20,9 @@ import numpy as np
 import pandas as pd
 
 from cltrlib.explore.jobs import BackgroundJob
+from cltrlib.models import load
+from cltrlib.study import study
 
-# ``prefer_model``: the classifier shown first (then the one trained with the most Japanese examples); smoke
-# prefers SmolLM2 because its 49k-token vocabulary loads and runs several times faster than Gemma's 262k.
-PROFILES: dict[str, dict] = {
-    "smoke": {"lime_samples": 8, "text": "科学者たちは新しい種類の化石を発見した。", "prefer_model": "smollm2-135m-instruct"},
-    "local": {"lime_samples": 64, "text": "科学者たちは新しい種類の化石を発見した。", "prefer_model": "gemma3-270m"},
-    "paper": {"lime_samples": 256, "text": "科学者たちは新しい種類の化石を発見した。", "prefer_model": None},
-}
 PATTERN_ORDER = {"ja0": 0, "ja16": 1, "ja104": 2}
 
 
@@ -66,20 +61,6 @@ def available_classifiers(root=None) -> pd.DataFrame:
 
 def classifier_label(row) -> str:
     return f"{row.base_model} · {row.dataset} · {row.condition} · {row.pattern} · seed {row.seed}"
-
-
-_MODELS: dict[str, tuple] = {}
-_LOCK = threading.Lock()
-
-
-def cached_classifier(adapter_dir: str):
-    """(model, tokenizer, meta) of a saved classifier, loaded once per kernel."""
-    with _LOCK:
-        if adapter_dir not in _MODELS:
-            from cltrlib.transfer.adapters import load_classifier
-
-            _MODELS[adapter_dir] = load_classifier(adapter_dir, device="cpu")
-        return _MODELS[adapter_dir]
 
 
 def merge_pieces(tok, ids: list[int], weights: list[float]) -> list[tuple[str, float]]:
@@ -137,19 +118,17 @@ class ClassifyPanel:
     BATCH = 8  # perturbed copies per forward call: the granularity of progress and of Stop
 
     def __init__(self, profile: str = "local", text: str | None = None, classifiers: pd.DataFrame | None = None,
-                 loader: Callable[[str], tuple] = cached_classifier):
+                 loader: Callable[[str], tuple] | None = None):
         import ipywidgets as w
 
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}; choose one of {tuple(PROFILES)}")
-        self.settings = {**PROFILES[profile], **({"text": text} if text else {})}
+        self.settings = study(profile).explorer.override(classify_text=text or None)
         self.classifiers = available_classifiers() if classifiers is None else classifiers
         self.loader = loader
         self.job: ClassifyJob | None = None
         options = [(classifier_label(r), r.adapter_dir) for r in self.classifiers.itertuples()]
         self.adapter = w.Dropdown(options=options, value=self._preferred(), description="classifier",
                                   layout=w.Layout(width="640px"))
-        self.text = w.Textarea(value=self.settings["text"], description="sentence",
+        self.text = w.Textarea(value=self.settings.classify_text, description="sentence",
                                layout=w.Layout(width="100%", height="56px"))
         self.classify_button = w.Button(description="Classify + explain", button_style="primary", icon="play",
                                         disabled=not options, layout=w.Layout(width="190px"))
@@ -177,7 +156,8 @@ class ClassifyPanel:
         df = self.classifiers
         if df.empty:
             return None
-        mine = df[df["base_model"] == self.settings["prefer_model"]] if self.settings["prefer_model"] else df
+        prefer = self.settings.prefer_model
+        mine = df[df["base_model"] == prefer] if prefer else df
         mine = mine if not mine.empty else df
         key = mine["n_target"] if "n_target" in mine else mine["pattern"].map(lambda p: PATTERN_ORDER.get(p, -1))
         return mine.loc[key.idxmax(), "adapter_dir"]
@@ -201,7 +181,7 @@ class ClassifyPanel:
             return None
         if self.job is not None and self.job.running:
             return self.job
-        text, adapter_dir, n_samples = self.text.value.strip(), self.adapter.value, self.settings["lime_samples"]
+        text, adapter_dir, n_samples = self.text.value.strip(), self.adapter.value, self.settings.lime_samples
         job = ClassifyJob(total_calls=1 + -(-max(2, n_samples) // self.BATCH))
         self.job = job
         self.classify_button.disabled, self.stop_button.disabled = True, False
@@ -215,7 +195,8 @@ class ClassifyPanel:
                 raise ValueError("type a sentence to classify")
             job.state = "loading"
             self._status(job)
-            model, tok, meta = self.loader(adapter_dir)
+            model, tok, meta = (self.loader(adapter_dir) if self.loader
+                                else load(adapter_dir, "classifier", device="cpu"))
             stoppable = _StoppableModel(model, job._stop, counted)
             job.state, job.label_names = "classifying", list(meta["label_names"])
             job.probs = predict_proba(stoppable, tok, [text], max_length=meta["max_length"])[0]

@@ -21,35 +21,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from cltrlib.codeeval import Verdict, run_sample
 from cltrlib.codegen import SamplingConfig
 from cltrlib.data import Problem, load_humaneval, load_jhumaneval
-from cltrlib.explore.generation import GenerationJob, cached_causal_lm, start_generation
+from cltrlib.explore.generation import GenerationJob, start_generation
 from cltrlib.explore.stored import problem_results
 from cltrlib.explore.textdiff import changed_fraction, diff_segments, segments_html
-from cltrlib.explore.verdict import Verdict, run_sample, verdict_html
+from cltrlib.explore.verdict import verdict_html
+from cltrlib.models import EMBEDDED
+from cltrlib.study import study
 
-EXPLORER_MODELS = ("smollm2-135m-instruct", "gemma3-270m")
 LANGUAGES = {"ja": "Japanese (JHumanEval)", "en": "English (HumanEval)"}
 LANGUAGE_BUTTONS = {"ja": "日本語 JA", "en": "English EN"}
-
-# ``max_new_tokens``: a chat reply that re-states the function needs ~150-300 tokens; smoke keeps the
-# demo under a minute on 2 cores (a cut-off reply is a legitimate, visible failure).
-PROFILES: dict[str, dict] = {
-    "smoke": {"max_new_tokens": 32, "task_id": "HumanEval/2", "model": "smollm2-135m-instruct", "language": "ja",
-              "timeout": 10.0},
-    "local": {"max_new_tokens": 320, "task_id": "HumanEval/2", "model": "smollm2-135m-instruct", "language": "ja",
-              "timeout": 10.0},
-    "paper": {"max_new_tokens": 512, "task_id": "HumanEval/2", "model": "smollm2-135m-instruct", "language": "ja",
-              "timeout": 10.0},
-}
-
-
-def profile_settings(profile: str, **overrides) -> dict:
-    """The profile's settings with every non-None override applied."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {tuple(PROFILES)}")
-    return {**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
-
 
 @dataclass(frozen=True)
 class ProblemPair:
@@ -130,12 +113,12 @@ class CodeEvalPanel:
 
     def __init__(self, profile: str = "local", model: str | None = None, task_id: str | None = None,
                  language: str | None = None, max_new_tokens: int | None = None, pairs=None,
-                 loader: Callable[[str], tuple] = cached_causal_lm):
-        """``loader(name) -> (model, tokenizer)``: the kernel-wide model cache by default."""
+                 loader: Callable[[str], tuple] | None = None):
+        """``loader(name) -> (model, tokenizer)``; by default ``cltrlib.models.load``, the process-wide model cache."""
         import ipywidgets as w
 
-        self.settings = profile_settings(profile, model=model, task_id=task_id, language=language,
-                                         max_new_tokens=max_new_tokens)
+        self.settings = study(profile).explorer.override(code_model=model, task_id=task_id, language=language,
+                                                         max_new_tokens=max_new_tokens)
         self.pairs = pairs if pairs is not None else load_pairs()
         self.loader = loader
         self.job: GenerationJob | None = None
@@ -146,16 +129,16 @@ class CodeEvalPanel:
         self.search = w.Text(placeholder="search: id (12) or words (prime, 素数)", description="search",
                              layout=w.Layout(width="320px"))
         self.problem = w.Dropdown(description="problem", layout=w.Layout(width="420px"))
-        self.model = w.Dropdown(options=list(dict.fromkeys([s["model"], *EXPLORER_MODELS])), value=s["model"],
+        self.model = w.Dropdown(options=list(dict.fromkeys([s.code_model, *EMBEDDED])), value=s.code_model,
                                 description="model", layout=w.Layout(width="320px"))
-        self.language = w.ToggleButtons(options=[(v, k) for k, v in LANGUAGE_BUTTONS.items()], value=s["language"],
+        self.language = w.ToggleButtons(options=[(v, k) for k, v in LANGUAGE_BUTTONS.items()], value=s.language,
                                         description="prompt", style={"button_width": "96px"})
-        self.max_tokens = w.BoundedIntText(value=s["max_new_tokens"], min=8, max=1024, step=8,
+        self.max_tokens = w.BoundedIntText(value=s.max_new_tokens, min=8, max=1024, step=8,
                                            description="max tokens", layout=w.Layout(width="180px"))
         self.generate_button = w.Button(description="Generate + run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.run_button = w.Button(description="Run code in sandbox", icon="check", layout=w.Layout(width="190px"))
-        self.progress = w.IntProgress(value=0, min=0, max=s["max_new_tokens"], description="tokens",
+        self.progress = w.IntProgress(value=0, min=0, max=s.max_new_tokens, description="tokens",
                                       layout=w.Layout(width="420px"))
         self.status = w.HTML(value="idle")
         self.prompts = w.HTML()
@@ -181,7 +164,7 @@ class CodeEvalPanel:
         self.run_button.on_click(lambda _: self.run_in_background())
 
         self._filter("")
-        self.select(s["task_id"])
+        self.select(s.task_id)
         self.widget = w.VBox([
             w.HTML("<h3 style='margin:4px 0'>Code generation: English vs Japanese prompt</h3>"),
             w.HBox([self.search, self.problem]),
@@ -308,7 +291,7 @@ class CodeEvalPanel:
         return {"task_id": problem.task_id, "completion": code}
 
     def _run(self, sample: dict, problem: Problem) -> Verdict:
-        v = run_sample(sample, problem, timeout=self.settings["timeout"])
+        v = run_sample(sample, problem, timeout=self.settings.timeout)
         self.verdict = v
         self.verdict_box.value = verdict_html(v).replace(
             'class="cltr-verdict ', f'data-task="{html.escape(problem.task_id)}" '

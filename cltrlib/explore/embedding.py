@@ -23,34 +23,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cltrlib.explore.codeeval import EXPLORER_MODELS
 from cltrlib.explore.jobs import BackgroundJob
+from cltrlib.models import EMBEDDED, load
+from cltrlib.study import study
 
-PROFILES: dict[str, dict] = {
-    "smoke": {"model": "smollm2-135m-instruct", "corpus": "pud", "n_baseline": 8, "n_pick": 12, "max_length": 48},
-    "local": {"model": "smollm2-135m-instruct", "corpus": "pud", "n_baseline": 48, "n_pick": 40, "max_length": 64},
-    "paper": {"model": "smollm2-135m-instruct", "corpus": "pud", "n_baseline": 200, "n_pick": 40, "max_length": 64},
-}
 POOLING_TITLES = {"mean": "mean pooling（平均）", "last": "last-token pooling（最終トークン）"}
 CHUNK = 8  # sentences per forward pass between stop checks
 
 
 class EmbeddingCancelled(Exception):
     """The user pressed Stop."""
-
-
-_MODELS: dict[str, tuple] = {}
-_LOCK = threading.Lock()
-
-
-def cached_encoder(name: str):
-    """(causal LM, tokenizer) for embedding (right padding), loaded once per kernel."""
-    with _LOCK:
-        if name not in _MODELS:
-            from cltrlib.embeddings.modeling import load_model
-
-            _MODELS[name] = load_model(name, device="cpu", padding_side="right")
-        return _MODELS[name]
 
 
 def embed_in_chunks(lm, tok, texts: list[str], max_length: int, stop: threading.Event | None = None,
@@ -146,25 +128,23 @@ class EmbeddingPanel:
     """ipywidgets panel; ``widget`` is what to ``display``; ``compute`` is the button's code path."""
 
     def __init__(self, profile: str = "local", model: str | None = None, corpus: str | None = None,
-                 loader: Callable[[str], tuple] = cached_encoder, pairs_builder=None):
+                 loader: Callable[[str], tuple] | None = None, pairs_builder=None):
         import ipywidgets as w
 
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}; choose one of {tuple(PROFILES)}")
-        self.settings = {**PROFILES[profile], **{k: v for k, v in {"model": model, "corpus": corpus}.items() if v}}
+        self.settings = study(profile).explorer.override(embedding_model=model or None, corpus=corpus or None)
         s = self.settings
         if pairs_builder is None:
             from cltrlib.embeddings.pairs import build_pairs as pairs_builder
         # Pick list and baseline come from disjoint seeds of the same corpus; both are en-ja aligned.
-        self.pick_pairs = pairs_builder(s["corpus"], s["n_pick"], seed=0, langs=("en", "ja"))
-        self.baseline_pairs = pairs_builder(s["corpus"], s["n_baseline"], seed=1, langs=("en", "ja"))
+        self.pick_pairs = pairs_builder(s.corpus, s.n_pick, seed=0, langs=("en", "ja"))
+        self.baseline_pairs = pairs_builder(s.corpus, s.n_baseline, seed=1, langs=("en", "ja"))
         self.loader = loader
         self._baselines: dict[str, tuple[dict, dict]] = {}
         self.job: EmbeddingJob | None = None
 
         options = [(f"{i + 1}. {en[:70]}", i) for i, en in enumerate(self.pick_pairs.texts["en"])]
         self.pick = w.Dropdown(options=options, value=0, description="pair", layout=w.Layout(width="520px"))
-        self.model = w.Dropdown(options=list(dict.fromkeys([s["model"], *EXPLORER_MODELS])), value=s["model"],
+        self.model = w.Dropdown(options=list(dict.fromkeys([s.embedding_model, *EMBEDDED])), value=s.embedding_model,
                                 description="model", layout=w.Layout(width="320px"))
         self.en = w.Textarea(description="English", layout=w.Layout(width="100%", height="56px"))
         self.ja = w.Textarea(description="日本語", layout=w.Layout(width="100%", height="56px"))
@@ -183,7 +163,7 @@ class EmbeddingPanel:
         self.compute_button.on_click(lambda _: self.compute())
         self.stop_button.on_click(lambda _: self.job.cancel() if self.job else None)
         self.choose_pair(0)
-        corpus_name = html.escape(s["corpus"])
+        corpus_name = html.escape(s.corpus)
         self.widget = w.VBox([
             w.HTML("<h3 style='margin:4px 0'>Sentence embeddings: English vs Japanese, layer by layer</h3>"
                    f"<div style='color:#57606a;font-size:12px'>pick a parallel pair from {corpus_name} or type your "
@@ -223,7 +203,7 @@ class EmbeddingPanel:
                 job.done_sentences = k
                 self._status(job)
 
-            emb = embed_in_chunks(lm, tok, texts, self.settings["max_length"], job._stop, seen)
+            emb = embed_in_chunks(lm, tok, texts, self.settings.embed_max_length, job._stop, seen)
             par = {p: cosine_rows(e[:n], e[n:]) for p, e in emb.items()}
             rnd = {p: cosine_rows(e[:n], e[n:][bp.random_index]) for p, e in emb.items()}
             self._baselines[name] = (par, rnd)
@@ -247,12 +227,12 @@ class EmbeddingPanel:
                 raise ValueError("type an English sentence and its Japanese translation (or pick a pair)")
             job.state = "loading"
             self._status(job)
-            lm, tok = self.loader(name)
+            lm, tok = self.loader(name) if self.loader else load(name, "embed", device="cpu")
             job.state = "baseline"
             par, rnd = self._baseline(name, lm, tok, job)
             job.state = "embedding"
             self._status(job)
-            emb = embed_in_chunks(lm, tok, [en, ja], self.settings["max_length"], job._stop)
+            emb = embed_in_chunks(lm, tok, [en, ja], self.settings.embed_max_length, job._stop)
             job.done_sentences = job.total_sentences
             pair = {p: cosine_rows(e[:1], e[1:])[0] for p, e in emb.items()}
             job.result = SimilarityResult(name, en, ja, pair, par, rnd)

@@ -20,6 +20,7 @@ from cltrlib.codegen import GenRequest, SamplingConfig, build_prompt_text, gener
 from cltrlib.codegen.prompts import stops_for
 from cltrlib.data import Problem
 from cltrlib.explore.jobs import BackgroundJob
+from cltrlib.models import load
 
 
 class GenerationCancelled(Exception):
@@ -42,20 +43,6 @@ class _ObservedModel:
 
     def __getattr__(self, name):
         return getattr(self._model, name)
-
-
-_MODELS: dict[str, tuple] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def cached_causal_lm(name: str):
-    """(model, tokenizer), loaded once per kernel: switching models back and forth is then instant."""
-    with _MODELS_LOCK:
-        if name not in _MODELS:
-            from cltrlib.models import load_causal_lm
-
-            _MODELS[name] = load_causal_lm(name, device="cpu")
-        return _MODELS[name]
 
 
 @dataclass(kw_only=True)
@@ -86,7 +73,7 @@ def start_generation(
     prompt_mode: str | None = None,
     on_update: Callable[[GenerationJob], None] | None = None,
     update_every: float = 0.3,
-    loader: Callable[[str], tuple] = cached_causal_lm,
+    loader: Callable[[str], tuple] | None = None,
 ) -> GenerationJob:
     """Start generating one completion in a daemon thread; ``on_update(job)`` is called every
     ``update_every`` seconds while tokens arrive and once at the end (from the worker thread)."""
@@ -109,7 +96,7 @@ def start_generation(
     def work() -> None:
         job.state = "loading"
         notify(force=True)
-        model, tok = loader(model_name)
+        model, tok = loader(model_name) if loader else load(model_name, "generate", device="cpu")
         if job.prompt_mode == "auto":
             job.prompt_mode = default_prompt_mode(model_name, tok)
         text, add_special = build_prompt_text(problem, job.prompt_mode, tok)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cltrlib.data.problems import _normalise_task_id
+from cltrlib.data import normalise_task_id
 from cltrlib.store import find_runs
 
 # Cache of parsed results files keyed by (path, mtime, size): rereading is free until a run changes.
@@ -67,7 +67,7 @@ def all_stored_results(root: Path | None = None) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["task_id", "passed", "language", "model", "prompt_mode", "run"])
     df = pd.concat(frames, ignore_index=True)
-    df["task_id"] = df["task_id"].astype(str).map(_normalise_task_id)
+    df["task_id"] = df["task_id"].astype(str).map(normalise_task_id)
     df["passed"] = df["passed"].astype(bool)
     return df
 
@@ -93,7 +93,7 @@ def problem_results(task_id: str, root: Path | None = None) -> pd.DataFrame:
     """
     cols = ["model", "prompt_mode", "EN", "JA", "n_EN", "n_JA", "solves"]
     df = all_stored_results(root)
-    df = df[df["task_id"] == _normalise_task_id(task_id)]
+    df = df[df["task_id"] == normalise_task_id(task_id)]
     if df.empty:
         return pd.DataFrame(columns=cols)
     agg: dict[tuple[str, str], dict] = defaultdict(dict)

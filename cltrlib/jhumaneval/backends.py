@@ -17,10 +17,9 @@ import os
 import re
 from collections.abc import Sequence
 
-from tqdm.auto import tqdm
-
 from cltrlib.jhumaneval.cache import TranslationCache
 from cltrlib.jhumaneval.http import DEFAULT_POLICY, RetryPolicy, TranslationError, post_json
+from cltrlib.progress import tqdm
 
 LANG_NAMES = {"en": "English", "ja": "Japanese", "fr": "French", "de": "German", "es": "Spanish", "zh": "Chinese",
               "ko": "Korean"}

@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cltrlib.data.problems import REBUILT_NAME, Problem, load_humaneval, rebuilt_jhumaneval_path
+from cltrlib.data.problems import Problem, load_humaneval, rebuilt_jhumaneval_path
 from cltrlib.jhumaneval.backends import OpenAIRepairer, Translator, translate_texts
 from cltrlib.jhumaneval.cache import TranslationCache
 from cltrlib.jhumaneval.glossary import Glossary
 from cltrlib.jhumaneval.memory import TranslationMemory
 from cltrlib.jhumaneval.segment import reassemble, segment_prompt
-
-BUILT_NAME = REBUILT_NAME
 
 
 def default_build_path() -> Path:

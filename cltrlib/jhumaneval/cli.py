@@ -1,4 +1,4 @@
-"""``python -m cltrlib jhumaneval validate PATH [--json]`` and ``... jhumaneval build --backend ... --out PATH``."""
+"""``cltr jhumaneval validate PATH [--json]`` and ``cltr jhumaneval build --backend ... --out PATH``."""
 
 from __future__ import annotations
 

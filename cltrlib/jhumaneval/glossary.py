@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,12 +118,3 @@ class Glossary:
                 seen[e.source] = e
         return [f"- {e.source} → {e.target}" + (f" (never {', '.join(e.wrong)})" if e.wrong else "")
                 for e in seen.values()]
-
-
-def post_edit_all(glossary: Glossary, sources: Sequence[str], translations: Sequence[str]) -> tuple[list[str], list]:
-    out, problems = [], []
-    for k, (s, t) in enumerate(zip(sources, translations, strict=True)):
-        fixed, probs = glossary.post_edit(s, t)
-        out.append(fixed)
-        problems += [(k, p) for p in probs]
-    return out, problems

@@ -195,9 +195,9 @@ class TranslationMemory:
 
     @classmethod
     def from_rows(cls, rows: Sequence[dict], source: str = "") -> TranslationMemory:
-        from cltrlib.data.problems import _normalise_task_id
+        from cltrlib.data import normalise_task_id
 
-        return cls({_normalise_task_id(str(r["task_id"])): r["prompt"] for r in rows}, source)
+        return cls({normalise_task_id(str(r["task_id"])): r["prompt"] for r in rows}, source)
 
     @classmethod
     def published(cls, path: str | None = None) -> TranslationMemory:

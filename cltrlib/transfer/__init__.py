@@ -2,19 +2,17 @@
 
 from cltrlib.transfer.adapters import list_adapters, load_classifier
 from cltrlib.transfer.data import BilingualData, Pattern, check_no_leakage, load_bilingual, make_pattern
-from cltrlib.transfer.experiment import PROFILES, TransferSettings, run_grid, settings_for
+from cltrlib.transfer.experiment import run_attributions, run_grid
 from cltrlib.transfer.modeling import ClassifierConfig, PrefixCache, build_classifier, classifier_logits
 from cltrlib.transfer.scores import classification_scores, summarize_over_seeds
 from cltrlib.transfer.train import TrainConfig, predict_proba, run_transfer
 
 __all__ = [
-    "PROFILES",
     "BilingualData",
     "ClassifierConfig",
     "Pattern",
     "PrefixCache",
     "TrainConfig",
-    "TransferSettings",
     "build_classifier",
     "check_no_leakage",
     "classification_scores",
@@ -24,8 +22,8 @@ __all__ = [
     "load_classifier",
     "make_pattern",
     "predict_proba",
+    "run_attributions",
     "run_grid",
     "run_transfer",
-    "settings_for",
     "summarize_over_seeds",
 ]

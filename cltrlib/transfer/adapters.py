@@ -23,7 +23,7 @@ def list_adapters(root: str | Path | None = None, **filters) -> pd.DataFrame:
     """One row per saved classifier: its ``classifier.json`` fields plus ``adapter_dir``.
 
     ``filters`` keep rows whose field equals the value, e.g.
-    ``list_adapters(base_model="gemma3-270m", pattern="ja0")``.
+    ``list_adapters(base_model=models.GEMMA3, pattern="ja0")``.
     """
     root = Path(root) if root is not None else config.results_dir()
     rows = []

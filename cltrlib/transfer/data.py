@@ -23,9 +23,7 @@ import pandas as pd
 
 from cltrlib.data.multilingual import load_pawsx, load_sib200, sib200_labels
 
-COLUMNS = ["id", "text", "label", "lang"]
 PAWSX_SEP = " ||| "
-DEFAULT_PATTERNS = {"ja0": 0, "ja16": 16, "ja104": 104}
 CONDITIONS = ("crosslingual", "monolingual")
 
 

@@ -1,67 +1,15 @@
-"""The whole Paper B grid (models × conditions × patterns × seeds) from one profile, and its results table.
-
-``PROFILES`` maps the suite's profile names to settings; ``settings_for(profile, **overrides)``
-applies the notebook's knobs (``None`` = take the profile's value).
-"""
+"""The whole Paper B grid (models × conditions × patterns × seeds) from one ``TransferSettings``
+(``study(profile).transfer``), its LIME attributions, and the comparisons notebook 04 states."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
 import pandas as pd
-from tqdm.auto import tqdm
 
+from cltrlib.progress import tqdm
+from cltrlib.study import TransferSettings
 from cltrlib.transfer.data import load_bilingual, make_pattern
 from cltrlib.transfer.modeling import ClassifierConfig
 from cltrlib.transfer.train import TrainConfig, completed_run, prefill_prefix_cache, run_transfer
-
-
-@dataclass
-class TransferSettings:
-    """Everything one notebook run varies. Paper B: 1024 en rows, 0/16/104 ja, 512 ja test, 10 epochs, 3 seeds."""
-
-    models: list[str]
-    dataset: str = "sib200-science"
-    patterns: dict[str, int] = field(default_factory=lambda: {"ja0": 0, "ja16": 16, "ja104": 104})
-    conditions: list[str] = field(default_factory=lambda: ["crosslingual", "monolingual"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    n_source: int | None = 1024
-    n_test: int | None = 512
-    epochs: int = 10
-    batch_size: int = 16
-    max_length: int = 128
-    lora_layers: int | None = None
-    lr: float | None = None
-    attribution_model: str | None = None
-    attribution_texts: int = 64
-    attribution_samples: int = 64
-    attribution_seed: int = 0
-
-
-PROFILES: dict[str, TransferSettings] = {
-    # make test: both embedded models, one seed, a few rows — checks the whole path end to end.
-    "smoke": TransferSettings(models=["smollm2-135m-instruct", "gemma3-270m"], patterns={"ja0": 0, "ja4": 4},
-                              conditions=["crosslingual"], seeds=[0], n_source=16, n_test=8, epochs=1,
-                              max_length=24, lora_layers=1, attribution_model="gemma3-270m", attribution_texts=2,
-                              attribution_samples=6),
-    # The committed run (2 CPU cores, ≤30 min for notebook 04): Paper B's epochs, conditions, patterns and seeds;
-    # fewer rows, shorter inputs and LoRA on the top layer only (measured: 11.6 min on 2 idle cores, see notebook 04).
-    "local": TransferSettings(models=["smollm2-135m-instruct", "gemma3-270m"], n_source=128, n_test=100, epochs=10,
-                              max_length=64, lora_layers=1, attribution_model="gemma3-270m", attribution_texts=12,
-                              attribution_samples=48),
-    # A GPU machine with hub access: Paper B's models and settings (SIB-200 has 701 English train rows, so
-    # n_source is capped there; the balanced science-vs-rest test set has 152 rows, not 512).
-    "paper": TransferSettings(models=["elyza-japanese-llama-2-7b-fast-instruct", "llama-2-7b-hf", "open-calm-7b",
-                                      "bert-base-multilingual-cased", "bert-base-japanese-v2"],
-                              attribution_model="elyza-japanese-llama-2-7b-fast-instruct"),
-}
-
-
-def settings_for(profile: str, **overrides) -> TransferSettings:
-    """The profile's settings with every non-None override applied."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:

@@ -102,11 +102,11 @@ def write_attribution_table(per_token: pd.DataFrame, top: int = 10, out_dir=None
     return table
 
 
-def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "transfer_f1_auroc", out_dir=None):
+def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int]):
     """F1 and AUROC vs number of Japanese training examples: ours solid (±std), Japanese-only dotted, Paper B dashed."""
     import matplotlib.pyplot as plt
 
-    from cltrlib.plots import save_figure, setup_style
+    from cltrlib.plots import setup_style
 
     setup_style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
@@ -134,15 +134,15 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int], name: str = "
     axes[1].axhline(0.5, color="black", lw=0.8, ls=":")
     axes[1].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, name, out_dir), fig
+    return fig
 
 
-def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution", out_dir=None):
+def plot_attributions(table: pd.DataFrame):
     """Top tokens per pattern as horizontal bars (Japanese tokens need the suite's Japanese font)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    from cltrlib.plots import save_figure, setup_style
+    from cltrlib.plots import setup_style
 
     setup_style()
     groups = list(table.groupby(["model", "pattern"], sort=False))
@@ -155,4 +155,31 @@ def plot_attributions(table: pd.DataFrame, name: str = "transfer_attribution", o
         # a saturated classifier (ja0) has weights ~1e-5: write the scale into each tick, no offset text
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.2g}"))
     fig.tight_layout()
-    return save_figure(fig, name, out_dir), fig
+    return fig
+
+
+def zero_shot_boundary(summary: pd.DataFrame) -> pd.DataFrame:
+    """Paper B's finding in numbers: per model, ja0 (no Japanese training rows) F1, AUROC and AUROC − F1.
+
+    A large positive gap means the classifier ranks Japanese texts well but puts its decision boundary in the wrong
+    place; empty when the grid has no ja0 pattern.
+    """
+    cross = summary[(summary["condition"] == "crosslingual") & (summary["pattern"] == "ja0")]
+    wide = cross.pivot_table(index="model", columns="metric", values="mean")
+    if wide.empty:
+        return pd.DataFrame(columns=["model", "f1", "auroc", "auroc_minus_f1"])
+    return wide.assign(auroc_minus_f1=wide["auroc"] - wide["f1"]).reset_index()[
+        ["model", "f1", "auroc", "auroc_minus_f1"]]
+
+
+def english_rows_added(summary: pd.DataFrame) -> pd.DataFrame:
+    """What the English training rows add over Japanese-only training, per model and pattern: cross-lingual minus
+    monolingual mean F1 and AUROC (rows only where both conditions ran)."""
+    both = summary.pivot_table(index=["model", "pattern"], columns=["condition", "metric"], values="mean")
+    if ("monolingual", "auroc") not in both.columns:
+        return pd.DataFrame(columns=["model", "pattern", "f1_added", "auroc_added"])
+    both = both.dropna(subset=[("monolingual", "auroc")])
+    return pd.DataFrame({
+        "f1_added": both[("crosslingual", "f1")] - both[("monolingual", "f1")],
+        "auroc_added": both[("crosslingual", "auroc")] - both[("monolingual", "auroc")],
+    }).reset_index()

@@ -1,4 +1,5 @@
-"""The two stages of Paper C as functions of a profile; notebooks 05 and 06 call these.
+"""The two stages of Paper C as functions of ``EmbeddingSettings`` (``study(profile).embeddings``); notebooks 05
+and 06 call these.
 
 Every expensive step goes through the results store (adapters, zero-shot runs,
 embeddings), so notebook 06 reuses what notebook 05 trained and evaluated, and a
@@ -12,24 +13,24 @@ import pandas as pd
 from cltrlib.embeddings.extract import cached_embeddings
 from cltrlib.embeddings.pairs import ALL_LANGS, build_pairs
 from cltrlib.embeddings.pooling import POOLINGS
-from cltrlib.embeddings.profiles import Profile
 from cltrlib.embeddings.similarity import similarity_table
 from cltrlib.embeddings.tuning import TuneConfig, TunedAdapter, train_adapter
 from cltrlib.embeddings.zeroshot import accuracy_by_lang, evaluate_zero_shot
+from cltrlib.study import EmbeddingSettings
 
 
-def tune_config(p: Profile, model: str, task: str) -> TuneConfig:
+def tune_config(p: EmbeddingSettings, model: str, task: str) -> TuneConfig:
     return TuneConfig(model=model, task=task, n_train=p.n_train, epochs=p.epochs, lr=p.lr, batch_size=p.batch_size,
                       max_length=p.prompt_max_length, seed=p.seed)
 
 
-def train_adapters(p: Profile, tasks: tuple[str, ...] | None = None) -> dict[tuple[str, str], TunedAdapter]:
+def train_adapters(p: EmbeddingSettings, tasks: tuple[str, ...] | None = None) -> dict[tuple[str, str], TunedAdapter]:
     """{(model, task): adapter} for every model of the profile (trained once, then read back)."""
     device = p.device or "cpu"
     return {(m, t): train_adapter(tune_config(p, m, t), device=device) for m in p.models for t in (tasks or p.tasks)}
 
 
-def generalization_accuracy(p: Profile, adapters: dict[tuple[str, str], TunedAdapter]) -> pd.DataFrame:
+def generalization_accuracy(p: EmbeddingSettings, adapters: dict[tuple[str, str], TunedAdapter]) -> pd.DataFrame:
     """Long accuracy table: model, task, condition (base | fine-tuned), adapter, lang, accuracy, n."""
     frames = []
     for model in p.models:
@@ -44,7 +45,7 @@ def generalization_accuracy(p: Profile, adapters: dict[tuple[str, str], TunedAda
     return pd.concat(frames, ignore_index=True)
 
 
-def embedding_similarity(p: Profile, adapters: dict[tuple[str, str], TunedAdapter]) -> pd.DataFrame:
+def embedding_similarity(p: EmbeddingSettings, adapters: dict[tuple[str, str], TunedAdapter]) -> pd.DataFrame:
     """The long similarity table for every model × corpus × (base, after-tuning) × pooling × layer."""
     frames = []
     for model in p.models:

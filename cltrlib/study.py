@@ -1,0 +1,244 @@
+"""The study configuration: one ``Study`` per profile, one frozen dataclass per stage.
+
+Read this file to know what a profile runs. Each stage's field defaults are the papers' own settings (Paper A
+for code eval, Paper B for transfer, Paper C for embeddings), so the ``paper`` profile is almost all defaults;
+every other profile lists only where it differs, and a comment says why (CPU time, usually).
+
+- ``smoke``  a handful of items on both embedded models: checks that every path runs (``make test``)
+- ``local``  the study at embedded-model scale on 2 CPU cores (``make reproduce``); the one profile whose outputs
+  are committed (``figures/``); every other profile writes under ``<results>/figures/<profile>/``
+- ``paper``  the papers' hub models and settings, for a GPU machine with hub access
+
+A notebook's parameters cell resolves its knobs through here, ``None`` meaning "the profile's value"::
+
+    s = study(profile).transfer.override(models=models, seeds=seeds)
+
+and the CLI and the explorer panels read the same objects. A new stage is a new dataclass and a field of
+``Study``; a new profile is one entry of ``PROFILES``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
+
+from cltrlib import config
+from cltrlib.models import EMBEDDED, GEMMA3, PAPER_MODELS, SMOLLM2
+
+
+def _paper_models(*tables: str) -> tuple[str, ...]:
+    """The registry's models of these paper tables, in registry order, API-only models left out (no provider yet)."""
+    return tuple(m.name for m in PAPER_MODELS.values()
+                 if set(tables) & set(m.paper_tables) and not m.hub_id.startswith("openai:"))
+
+
+class Stage:
+    """Shared by every stage's settings: ``override`` applies a notebook's (or the CLI's) knobs."""
+
+    def override(self, **params: Any) -> Self:
+        """These settings with every non-None parameter replaced; an unknown name is an error that lists the valid ones.
+
+        Lists become tuples so a resolved stage stays immutable (and hashable where its fields are).
+        """
+        names = {f.name for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no setting {', '.join(map(repr, unknown))}; "
+                            f"valid: {', '.join(sorted(names))}")
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if v is not None}
+        return replace(self, **given)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class JHumanEvalSettings(Stage):
+    """Notebook 01: build JHumanEval from the translation memory and validate it (the full pipeline in every
+    profile: 164 tasks build in seconds). Network translators (DeepL, OpenAI, HF) are CLI-only."""
+
+    backend: str = "memory"
+    run_solutions: bool = True  # run each canonical solution in the sandbox during validation
+    workers: int | None = None  # sandbox workers (None: one per core)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class ExtraRun:
+    """A generation run beside the grid, e.g. a model in its non-default prompt mode on the first problems."""
+
+    model: str
+    prompt_mode: str
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeEvalSettings(Stage):
+    """Notebooks 02 (pass@k) and 03 (CLTR). Paper A: Table 1-2 models, greedy pass@1, both data sets."""
+
+    models: tuple[str, ...] = _paper_models("A1", "A2")
+    datasets: tuple[str, ...] = ("humaneval", "jhumaneval")
+    prompt_modes: tuple[str, ...] = ("default",)  # "default" = the registry's mode per model; or chat / completion
+    n: int = 1  # samples per problem
+    temperature: float = 0.0
+    limit: int | None = None  # first N problems
+    max_new_tokens: int = 512
+    batch_size: int = 32  # bounds a decode group (the engine's KV budget splits it further)
+    timeout: float = 10.0  # seconds per program: the floor under the canonical-derived limits
+    extra_runs: tuple[ExtraRun, ...] = ()
+    cltr_pairs: tuple[tuple[str, str], ...] = tuple(
+        (m.base, m.name) for m in PAPER_MODELS.values() if m.base and "A2" in m.paper_tables)
+
+    def override(self, **params: Any) -> Self:
+        """As ``Stage.override``; a string ``prompt_modes`` is one mode, and choosing models or prompt modes drops
+        the profile's extra runs (they belong to the profile's own model list)."""
+        if isinstance(params.get("prompt_modes"), str):
+            params["prompt_modes"] = (params["prompt_modes"],)
+        if params.get("cltr_pairs") is not None:
+            params["cltr_pairs"] = tuple(tuple(p) for p in params["cltr_pairs"])
+        out = super().override(**params)
+        if params.get("models") or params.get("prompt_modes"):
+            out = replace(out, extra_runs=())
+        return out
+
+    def generation_configs(self) -> list:
+        """One ``GenerationConfig`` per (model, prompt mode, data set), then the extra runs per data set."""
+        from cltrlib.codegen.run import GenerationConfig
+
+        common = {"n": self.n, "temperature": self.temperature, "max_new_tokens": self.max_new_tokens,
+                  "batch_size": self.batch_size}
+        configs = [GenerationConfig(model=model, dataset=ds, prompt_mode="auto" if mode == "default" else mode,
+                                    limit=self.limit, **common)
+                   for model in self.models for mode in self.prompt_modes for ds in self.datasets]
+        configs += [GenerationConfig(model=x.model, dataset=ds, prompt_mode=x.prompt_mode, limit=x.limit, **common)
+                    for x in self.extra_runs for ds in self.datasets]
+        return configs
+
+
+@dataclass(frozen=True)
+class TransferSettings(Stage):
+    """Notebook 04, Paper B: 1024 English rows + 0/16/104 Japanese, 512 Japanese test rows, 10 epochs, 3 seeds;
+    LoRA for the LLMs (all layers), full fine-tuning for the BERTs; LIME attributions for ELYZA."""
+
+    models: tuple[str, ...] = _paper_models("B3")
+    dataset: str = "sib200-science"  # SIB-200 science vs rest stands in for the proprietary ESG headlines
+    patterns: dict[str, int] = field(default_factory=lambda: {"ja0": 0, "ja16": 16, "ja104": 104})
+    conditions: tuple[str, ...] = ("crosslingual", "monolingual")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_source: int | None = 1024  # capped at the data set's English training rows (701 for SIB-200)
+    n_test: int | None = 512
+    epochs: int = 10
+    batch_size: int = 16
+    max_length: int = 128
+    lora_layers: int | None = None  # LoRA on the top k layers only (None: all layers)
+    lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
+    attribution_model: str | None = _paper_models("B5")[0]
+    attribution_texts: int = 64
+    attribution_samples: int = 64
+    attribution_seed: int = 0
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings(Stage):
+    """Notebooks 05 (zero-shot generalisation) and 06 (embedding similarity), Paper C: LLaMA-7B, LoRA r8/a32,
+    lr 2e-5, 6 epochs on the full English training sets, full test sets, every pair of each corpus."""
+
+    models: tuple[str, ...] = _paper_models("C1")  # LLaMA-7B is not in the registry; Llama-2-7B stands in
+    tasks: tuple[str, ...] = ("sib200", "pawsx")
+    n_train: int | None = None  # English training examples (None: all)
+    epochs: float = 6.0
+    lr: float = 2e-5
+    batch_size: int = 16
+    prompt_max_length: int = 512
+    n_test: int | None = None  # test items per language per task (None: all)
+    similarity_corpora: tuple[str, ...] = ("pawsx", "pud", "sib200")
+    after_corpora: tuple[str, ...] = ("pawsx", "pud", "sib200")  # corpora also embedded with the tuned adapter
+    after_task: str = "pawsx"  # which adapter gives the "after fine-tuning" embeddings
+    n_pairs: dict[str, int | None] = field(default_factory=dict)  # pairs per corpus (missing: all)
+    embed_max_length: int = 256
+    embed_batch_size: int = 32
+    seed: int = 0
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class ExplorerSettings(Stage):
+    """Notebook 00's three teaching panels: code eval (one problem, live generation), embeddings, classification."""
+
+    code_model: str = SMOLLM2
+    task_id: str = "HumanEval/2"
+    language: str = "ja"
+    max_new_tokens: int = 512  # a chat reply that re-states the function needs ~150-300 tokens
+    timeout: float = 10.0
+    embedding_model: str = SMOLLM2
+    corpus: str = "pud"
+    n_baseline: int = 200  # random pairs for the panel's baseline
+    n_pick: int = 40  # sentences offered in the picker
+    embed_max_length: int = 64
+    lime_samples: int = 256
+    classify_text: str = "科学者たちは新しい種類の化石を発見した。"
+    prefer_model: str | None = None  # the classifier shown first (None: the one trained on most Japanese rows)
+
+
+@dataclass(frozen=True)
+class Study:
+    """Every stage's settings for one profile."""
+
+    name: str
+    purpose: str
+    jhumaneval: JHumanEvalSettings = JHumanEvalSettings()
+    codeeval: CodeEvalSettings = CodeEvalSettings()
+    transfer: TransferSettings = TransferSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    explorer: ExplorerSettings = ExplorerSettings()
+
+    @property
+    def figures_dir(self):
+        """Where this profile's figures and tables go (only the committed profile writes ``figures/``)."""
+        return config.figures_dir(self.name)
+
+
+PROFILES: dict[str, Study] = {
+    "paper": Study("paper", "the papers' hub models and settings (a GPU with hub access)"),
+    "local": Study(
+        "local", "the study at embedded-model scale on 2 CPU cores; its outputs are the committed ones",
+        codeeval=CodeEvalSettings(
+            # Each model in its relevant mode: SmolLM2-Instruct chats, Gemma-3-270M (a base model) completes.
+            # All 164 problems, both languages, greedy; one decode group per run (the KV budget splits it).
+            models=EMBEDDED, max_new_tokens=256, batch_size=164, cltr_pairs=(),
+            # The measured failure of an instruct model in completion mode (0/40 as 0/20; 20 save ~1.6 min).
+            extra_runs=(ExtraRun(SMOLLM2, "completion", limit=20),)),
+        # Paper B's epochs, conditions, patterns and seeds; fewer rows, shorter inputs, LoRA on the top layer only
+        # over cached lower-layer states (notebook 04: about 7 min on 2 cores).
+        transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, max_length=64, lora_layers=1,
+                                  attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
+        # Both tasks, both models, all three corpora before and after tuning, sized so that notebooks 05 and 06
+        # take about 9 and 6 min on 2 Zen-3 cores (32 test items, 40 pairs per corpus).
+        embeddings=EmbeddingSettings(models=EMBEDDED, after_task="sib200", n_train=64, epochs=1.0, lr=3e-3,
+                                     batch_size=8, prompt_max_length=256, n_test=32,
+                                     n_pairs={"pawsx": 40, "pud": 40, "sib200": 40}, embed_max_length=48,
+                                     embed_batch_size=16),
+        explorer=ExplorerSettings(max_new_tokens=320, n_baseline=48, lime_samples=64, prefer_model=GEMMA3),
+    ),
+    "smoke": Study(
+        "smoke", "a handful of items: checks that every path runs; the numbers mean nothing",
+        jhumaneval=JHumanEvalSettings(workers=2),  # shares the CI machine politely
+        codeeval=CodeEvalSettings(models=EMBEDDED, limit=3, max_new_tokens=96, batch_size=4, cltr_pairs=()),
+        transfer=TransferSettings(models=EMBEDDED, patterns={"ja0": 0, "ja4": 4}, conditions=("crosslingual",),
+                                  seeds=(0,), n_source=16, n_test=8, epochs=1, max_length=24, lora_layers=1,
+                                  attribution_model=GEMMA3, attribution_texts=2, attribution_samples=6),
+        embeddings=EmbeddingSettings(models=EMBEDDED, n_train=2, epochs=1.0, lr=1e-3, batch_size=2,
+                                     prompt_max_length=48, n_test=1, similarity_corpora=("pawsx",),
+                                     after_corpora=("pawsx",), n_pairs={"pawsx": 3}, embed_max_length=24,
+                                     embed_batch_size=16),
+        # SmolLM2's 49k-token vocabulary loads and runs several times faster than Gemma's 262k.
+        explorer=ExplorerSettings(max_new_tokens=32, n_baseline=8, n_pick=12, embed_max_length=48, lime_samples=8,
+                                  prefer_model=SMOLLM2),
+    ),
+}
+
+
+def study(profile: str) -> Study:
+    """The ``Study`` of a profile; also makes it the one whose output folder figures and tables go to."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    config.set_output_profile(profile)
+    return PROFILES[profile]
