@@ -24,6 +24,29 @@ from typing import Literal
 
 from cltrlib import config
 
+# The Llama-2 chat format (``<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {answer} </s>``), as the
+# chat/instruct models' tokenizer_config.json carry it: BOS inside the template, no generation prompt, user and
+# answer text stripped, the system message folded into the first user turn.
+LLAMA2_CHAT_TEMPLATE = (
+    "{%- if messages and messages[0]['role'] == 'system' -%}"
+    "{%- set system = messages[0]['content'] -%}{%- set turns = messages[1:] -%}"
+    "{%- else -%}{%- set system = none -%}{%- set turns = messages -%}{%- endif -%}"
+    "{%- for message in turns -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('Llama-2 chat needs user and assistant turns alternating, after an optional system message') }}"
+    "{%- endif -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{%- if loop.first and system is not none -%}"
+    "{%- set text = '<<SYS>>\\n' + system + '\\n<</SYS>>\\n\\n' + message['content'] -%}"
+    "{%- else -%}{%- set text = message['content'] -%}{%- endif -%}"
+    "{{ bos_token + '[INST] ' + text.strip() + ' [/INST]' }}"
+    "{%- else -%}"
+    "{{ ' ' + message['content'].strip() + ' ' + eos_token }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+CHAT_TEMPLATES = {"llama-2": LLAMA2_CHAT_TEMPLATE}
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -32,7 +55,8 @@ class ModelSpec:
     ``prompt_mode`` is the default code-eval mode: instruct/chat models need ``chat``
     (SmolLM2-135M-Instruct opens a ``` fence in completion mode and scores 0), base
     models use ``completion``. ``base`` names the model a continued-training model
-    started from, which is how CLTR pairs ``before`` and ``after``.
+    started from, which is how CLTR pairs ``before`` and ``after``. ``chat_template`` names the chat format
+    (``CHAT_TEMPLATES``) an instruct model was tuned on, used when its tokenizer ships no template of its own.
     """
 
     name: str
@@ -42,6 +66,7 @@ class ModelSpec:
     ja: bool = False
     code: bool = False
     prompt_mode: str = "completion"
+    chat_template: str | None = None
     base: str | None = None
     embedded: bool = False
     paper_humaneval: float | None = None
@@ -89,26 +114,28 @@ PAPER_MODELS: dict[str, ModelSpec] = {
         ModelSpec("llama-2-7b-hf", "meta-llama/Llama-2-7b-hf", "7B",
                   paper_humaneval=15.24, paper_jhumaneval=10.98, paper_tables=("A1", "A2", "B3", "B4", "C1")),
         ModelSpec("codellama-7b-instruct-hf", "codellama/CodeLlama-7b-Instruct-hf", "7B", code=True,
+                  prompt_mode="chat", chat_template="llama-2",
                   paper_humaneval=30.49, paper_jhumaneval=29.27, paper_tables=("A1", "A2")),
         ModelSpec("phi-1", "microsoft/phi-1", "1.3B", code=True,
                   paper_humaneval=50.00, paper_jhumaneval=27.44, paper_tables=("A1",)),
         ModelSpec("llm-jp-1.3b-v1.0", "llm-jp/llm-jp-1.3b-v1.0", "1.3B", ja=True,
                   paper_humaneval=1.83, paper_jhumaneval=1.83, paper_tables=("A1",)),
         ModelSpec("japanese-stablelm-instruct-beta-7b", "stabilityai/japanese-stablelm-instruct-beta-7b", "7B",
-                  ja=True, base="llama-2-7b-hf",
+                  prompt_mode="chat", chat_template="llama-2", ja=True, base="llama-2-7b-hf",
                   paper_humaneval=14.02, paper_jhumaneval=10.98, paper_cltr=0.00, paper_tables=("A2",)),
         ModelSpec("elyza-japanese-llama-2-7b-instruct", "elyza/ELYZA-japanese-Llama-2-7b-instruct", "7B",
-                  ja=True, base="llama-2-7b-hf",
+                  prompt_mode="chat", chat_template="llama-2", ja=True, base="llama-2-7b-hf",
                   paper_humaneval=12.80, paper_jhumaneval=9.76, paper_cltr=-0.29, paper_tables=("A2",)),
         ModelSpec("swallow-7b-instruct-hf", "tokyotech-llm/Swallow-7b-instruct-hf", "7B",
-                  ja=True, base="llama-2-7b-hf",
+                  prompt_mode="chat", chat_template="llama-2", ja=True, base="llama-2-7b-hf",
                   paper_humaneval=6.71, paper_jhumaneval=1.83, paper_cltr=-2.14, paper_tables=("A2",)),
         ModelSpec("elyza-japanese-codellama-7b-instruct", "elyza/ELYZA-japanese-CodeLlama-7b-instruct", "7B",
-                  ja=True, code=True, base="codellama-7b-instruct-hf",
+                  prompt_mode="chat", chat_template="llama-2", ja=True, code=True, base="codellama-7b-instruct-hf",
                   paper_humaneval=31.71, paper_jhumaneval=23.17, paper_cltr=-5.00, paper_tables=("A2",)),
         # Paper B (classifiers) and Paper C (English-centric LLaMA).
         ModelSpec("elyza-japanese-llama-2-7b-fast-instruct", "elyza/ELYZA-japanese-Llama-2-7b-fast-instruct",
-                  "7B", ja=True, base="llama-2-7b-hf", paper_tables=("B3", "B4", "B5")),
+                  "7B", prompt_mode="chat", chat_template="llama-2", ja=True, base="llama-2-7b-hf",
+                  paper_tables=("B3", "B4", "B5")),
         ModelSpec("open-calm-7b", "cyberagent/open-calm-7b", "7B", en=False, ja=True, paper_tables=("B3", "B4")),
         ModelSpec("bert-base-multilingual-cased", "google-bert/bert-base-multilingual-cased", "178M", ja=True,
                   paper_tables=("B3", "B4")),
@@ -242,6 +269,9 @@ def load_tokenizer(name_or_path: str, padding_side: str = "left"):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
+    fallback = get_spec(name_or_path).chat_template
+    if fallback and not getattr(tok, "chat_template", None):  # an instruct model whose tokenizer has no template
+        tok.chat_template = CHAT_TEMPLATES[fallback]
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side

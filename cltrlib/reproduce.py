@@ -33,7 +33,7 @@ from cltrlib.progress import PROGRESS_FILE_ENV, PROGRESS_LABEL_ENV, Console, Pro
 from cltrlib.study import PROFILES
 
 ENGINE_NAME = "cltr"  # papermill's nbclient engine plus a cell-start hook (registered on first use)
-_TAGGED = re.compile(r"^\[[^\]\s]+\] ")  # "[code-eval] ...", "[cltr] ...": the stages' own progress lines
+_TAGGED = re.compile(r"^\[(?!transformers\])[^\]\s]+\] ")  # "[code-eval] ...", "[cltr] ...": the stages' own progress lines
 
 
 def runs_last(path: Path) -> bool:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cltrlib import config
-from cltrlib.models import EMBEDDED_MODELS, PAPER_MODELS
+from cltrlib.models import EMBEDDED_MODELS, LLAMA2_CHAT_TEMPLATE, PAPER_MODELS
 
 if TYPE_CHECKING:  # heavy imports stay lazy: resolving a name must not import torch
     from tokenizers.pre_tokenizers import PreTokenizer
@@ -76,27 +76,6 @@ _SEED_TEXT_JA = (
     "東京は日本の首都です。研究者は言語の間で知識がどのように転移するかを調べています。",
 )
 
-# The Llama-2 chat format (``<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {answer} </s>``), as the
-# chat/instruct models' tokenizer_config.json carry it: BOS inside the template, no generation prompt, user and
-# answer text stripped, the system message folded into the first user turn.
-LLAMA2_CHAT_TEMPLATE = (
-    "{%- if messages and messages[0]['role'] == 'system' -%}"
-    "{%- set system = messages[0]['content'] -%}{%- set turns = messages[1:] -%}"
-    "{%- else -%}{%- set system = none -%}{%- set turns = messages -%}{%- endif -%}"
-    "{%- for message in turns -%}"
-    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
-    "{{ raise_exception('Llama-2 chat needs user and assistant turns alternating, after an optional system message') }}"
-    "{%- endif -%}"
-    "{%- if message['role'] == 'user' -%}"
-    "{%- if loop.first and system is not none -%}"
-    "{%- set text = '<<SYS>>\\n' + system + '\\n<</SYS>>\\n\\n' + message['content'] -%}"
-    "{%- else -%}{%- set text = message['content'] -%}{%- endif -%}"
-    "{{ bos_token + '[INST] ' + text.strip() + ' [/INST]' }}"
-    "{%- else -%}"
-    "{{ ' ' + message['content'].strip() + ' ' + eos_token }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 CODELLAMA_INFILL_TOKENS = ("▁<PRE>", "▁<MID>", "▁<SUF>", "▁<EOT>")
 LLMJP_SPECIALS = ("<unk|LLM-jp>", "<s|LLM-jp>", "</s|LLM-jp>", "<mask|LLM-jp>", "<pad|LLM-jp>", "<CLS|LLM-jp>",
@@ -315,6 +294,16 @@ def training_corpus() -> Corpus:
         try:
             bucket += load_pawsx(lang, "dev")["sentence1"].head(CORPUS_ROWS["pawsx"]).tolist()
             sources.append(f"pawsx-{lang}")
+        except DataNotFoundError:
+            pass
+    # Paper C's answer words after its prompts' last words: a real vocabulary has each as one word piece
+    # ("▁geography"); without them a tiny vocabulary spells them letter by letter and two share a first token.
+    from cltrlib.embeddings.tasks import TASKS, label_words
+
+    for task in TASKS:
+        try:
+            en += [f"The answer is {w}." for w in label_words(task)] * 20
+            sources.append(f"answers-{task}")
         except DataNotFoundError:
             pass
     return Corpus(tuple(code), tuple(en), tuple(ja), tuple(sources))
@@ -796,7 +785,7 @@ _TOKENIZER_BUILDERS = {"llama": _llama_tokenizer, "codegen": _codegen_tokenizer,
 
 
 __all__ = [
-    "CODELLAMA_INFILL_TOKENS", "LLAMA2_CHAT_TEMPLATE", "MODEL_MAP_ENV", "RECIPES", "RECIPE_VERSION", "STANDINS_ENV",
+    "CODELLAMA_INFILL_TOKENS", "MODEL_MAP_ENV", "RECIPES", "RECIPE_VERSION", "STANDINS_ENV",
     "Corpus", "Recipe", "StandinUnavailable", "active_standin", "describe", "has_standin", "mapped_folder",
     "model_map", "prepare_all", "prepare_standin", "recipe", "standin_dir", "standin_revision", "standins_enabled",
     "training_corpus", "use_standins",

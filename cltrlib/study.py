@@ -8,6 +8,9 @@ every other profile lists only where it differs, and a comment says why (CPU tim
 - ``local``  the study at embedded-model scale on 2 CPU cores (``make reproduce``); the one profile whose outputs
   are committed (``figures/``); every other profile writes under ``<results>/figures/<profile>/``
 - ``paper``  the papers' hub models and settings, for a GPU machine with hub access
+- ``rehearsal``  the ``paper`` profile's models and settings on tiny random-weight stand-ins of the same
+  architectures and tokenizers (``cltrlib.standins``, built offline), on tiny data: every code path the papers'
+  models take runs in CI; the numbers mean nothing
 
 A notebook's parameters cell resolves its knobs through here, ``None`` meaning "the profile's value"::
 
@@ -236,9 +239,29 @@ PROFILES: dict[str, Study] = {
 }
 
 
+PROFILES["rehearsal"] = Study(
+    "rehearsal", "the paper profile's models and settings on tiny stand-ins of their architectures (offline, CI)",
+    # Paper settings everywhere; only the amount of data is cut. Random weights write garbage until the token cap,
+    # so the full 512-token cap runs every decoding step a real model could take.
+    jhumaneval=JHumanEvalSettings(workers=2),
+    codeeval=CodeEvalSettings(limit=3),
+    transfer=TransferSettings(n_source=32, n_test=16, attribution_texts=2, attribution_samples=8),
+    embeddings=EmbeddingSettings(n_train=16, n_test=2, n_pairs={"pawsx": 4, "pud": 4, "sib200": 4}),
+    # The explorer's panels on the Llama-family stand-ins (their tokenizer is the one with the decoding pitfalls).
+    explorer=ExplorerSettings(code_model="codellama-7b-instruct-hf", max_new_tokens=48,
+                              embedding_model="llama-2-7b-hf", n_baseline=8, n_pick=12, lime_samples=8),
+)
+STANDIN_PROFILES = frozenset({"rehearsal"})  # profiles whose hub ids resolve to the tiny stand-ins
+
+
 def study(profile: str) -> Study:
-    """The ``Study`` of a profile; also makes it the one whose output folder figures and tables go to."""
+    """The ``Study`` of a profile; also makes it the one whose output folder figures and tables go to, and turns
+    the tiny stand-ins on for the rehearsal profile (off for every other)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    from cltrlib.standins import standins_enabled, use_standins
+
     config.set_output_profile(profile)
+    if standins_enabled() != (profile in STANDIN_PROFILES):
+        use_standins(profile in STANDIN_PROFILES)
     return PROFILES[profile]

@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom under papermill on the `smoke` profile (fresh kernel).
+"""Every notebook runs top to bottom under papermill on the `smoke` and `rehearsal` profiles (fresh kernel).
 
 Figures and tables go to a temporary folder so a test run never overwrites the committed
 outputs; the results store is shared across this test session so notebook 03 reads what
@@ -27,11 +27,14 @@ def notebook_env(tmp_path_factory):
 
 
 @pytest.mark.notebook
+@pytest.mark.parametrize("profile", ["smoke", "rehearsal"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_on_smoke(path, notebook_env, monkeypatch):
+def test_notebook_runs(path, profile, notebook_env, monkeypatch):
+    """``smoke``: the embedded models on a handful of items; ``rehearsal``: the paper profile's models, settings
+    and code paths on tiny stand-ins of their architectures (``cltrlib.standins``)."""
     for key in ("CLTR_FIGURES_DIR", "CLTR_RESULTS_DIR"):
-        monkeypatch.setenv(key, notebook_env[key])
-    out = run_notebook(path, "smoke", out_dir=notebook_env["root"] / "executed")
+        monkeypatch.setenv(key, f"{notebook_env[key]}/{profile}" if key == "CLTR_FIGURES_DIR" else notebook_env[key])
+    out = run_notebook(path, profile, out_dir=notebook_env["root"] / "executed" / profile)
     assert out.exists()
 
 

@@ -87,3 +87,31 @@ def test_profiles_and_embedded_model_names_are_written_in_one_place_each():
         if rel != "models.py":
             for n in names:
                 assert not re.search(n, text), f"{rel} spells out {n} (import it from cltrlib.models)"
+
+
+def test_the_rehearsal_profile_is_the_paper_profile_on_less_data():
+    """Same models, prompt modes, training and attribution settings as ``paper``; only data sizes are cut."""
+    paper, reh = PROFILES["paper"], PROFILES["rehearsal"]
+    same = {
+        "codeeval": ("models", "datasets", "prompt_modes", "n", "temperature", "max_new_tokens", "cltr_pairs"),
+        "transfer": ("models", "dataset", "patterns", "conditions", "seeds", "epochs", "batch_size", "max_length",
+                     "lora_layers", "lr", "attribution_model"),
+        "embeddings": ("models", "tasks", "epochs", "lr", "batch_size", "prompt_max_length", "similarity_corpora",
+                       "after_corpora", "after_task", "embed_max_length"),
+    }
+    for stage, names in same.items():
+        for name in names:
+            assert getattr(getattr(reh, stage), name) == getattr(getattr(paper, stage), name), (stage, name)
+    assert reh.codeeval.limit and reh.transfer.n_source < paper.transfer.n_source
+
+
+def test_resolving_the_rehearsal_study_turns_the_stand_ins_on_and_any_other_turns_them_off():
+    from cltrlib.standins import standins_enabled
+
+    try:
+        study("rehearsal")
+        assert standins_enabled()
+        study("smoke")
+        assert not standins_enabled()
+    finally:
+        config.set_output_profile(None)

@@ -68,6 +68,43 @@ class GenRequest:
     seed: int = 0
 
 
+def prompt_ids(tokenizer, request: GenRequest) -> list[int]:
+    """The prompt's token ids: special tokens the tokenizer puts *before* the text (BOS) when asked, never an EOS
+    after it. Some tokenizers append an end-of-document token to every encoding (llm-jp's post-processor adds
+    ``<EOD|LLM-jp>``); a model prompted with it sees a finished document and stops at once."""
+    ids = tokenizer(request.text, add_special_tokens=request.add_special_tokens).input_ids
+    eos = tokenizer.eos_token_id
+    if request.add_special_tokens and eos is not None and len(ids) > 1 and ids[-1] == eos:
+        bare = tokenizer(request.text, add_special_tokens=False).input_ids
+        if not bare or bare[-1] != eos:  # the EOS was added by the tokenizer, not written in the text
+            ids = ids[:-1]
+    return ids
+
+
+# Prompt tokens decoded together with the new ones: enough for a character split over byte-fallback tokens.
+DECODE_CONTEXT_TOKENS = 4
+
+
+def decode_continuation(tokenizer, prompt: Sequence[int], new: Sequence[int]) -> str:
+    """Exactly the text the ``new`` tokens add after ``prompt``.
+
+    Decoding the new ids on their own is wrong for decoders that depend on position: Llama-family tokenizers
+    (Metaspace + ``Strip(left=1)``, e.g. Llama-2, CodeLlama, ELYZA, Swallow) strip the first space of any decoded
+    text, so a completion ``"▁▁▁▁return x"`` would come back as ``"   return x"`` and fail with an
+    IndentationError. So the last few prompt tokens are decoded with the new ones and their own text is cut off.
+    """
+    context = list(prompt[-DECODE_CONTEXT_TOKENS:])
+    head = tokenizer.decode(context, skip_special_tokens=True)
+    full = tokenizer.decode(context + list(new), skip_special_tokens=True)
+    if full.startswith(head):
+        return full[len(head):]
+    # The prompt ended inside a character the new tokens complete (byte fallback): cut where the texts part.
+    common = 0
+    while common < min(len(head), len(full)) and head[common] == full[common]:
+        common += 1
+    return full[common:]
+
+
 def _eos_ids(model, tokenizer) -> set[int]:
     ids = set()
     for src in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
@@ -221,10 +258,10 @@ def kv_bytes_per_token(model) -> int:
 class _Rows:
     """Per-request decoding state: new tokens, stop detection, finished texts."""
 
-    def __init__(self, tokenizer, eos: set[int], stops: Sequence[str], n: int):
-        self.tokenizer, self.eos, self.stops = tokenizer, eos, tuple(stops)
+    def __init__(self, tokenizer, eos: set[int], stops: Sequence[str], prompts: Sequence[Sequence[int]]):
+        self.tokenizer, self.eos, self.stops, self.prompts = tokenizer, eos, tuple(stops), prompts
         self.tail = max((len(s) for s in self.stops), default=0) + 8
-        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.tokens: list[list[int]] = [[] for _ in prompts]
 
     def push(self, row: int, tok: int) -> bool:
         """Record one chosen token; True when the row is finished (EOS or a stop sequence)."""
@@ -232,13 +269,15 @@ class _Rows:
             return True
         self.tokens[row].append(tok)
         if self.stops:
-            # A stop string can only newly appear in the last few tokens.
-            recent = self.tokenizer.decode(self.tokens[row][-self.tail:], skip_special_tokens=True)
+            # A stop string can only newly appear in the last few tokens (decoded after the one before them).
+            toks = self.tokens[row]
+            before = toks[-self.tail - 1:-self.tail] if len(toks) > self.tail else self.prompts[row][-1:]
+            recent = decode_continuation(self.tokenizer, before, toks[-self.tail:])
             return any(s in recent for s in self.stops)
         return False
 
     def text(self, row: int) -> str:
-        return cut_after_stop(self.tokenizer.decode(self.tokens[row], skip_special_tokens=True), self.stops)
+        return cut_after_stop(decode_continuation(self.tokenizer, self.prompts[row], self.tokens[row]), self.stops)
 
 
 def cut_after_stop(text: str, stops: Sequence[str]) -> str:
@@ -313,7 +352,7 @@ def _decode_group(model, tokenizer, seqs: list[list[int]], seeds: list[int], cfg
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     cache, mask, nxt = _prefill_group(model, tokenizer, seqs, cfg, gens, device)
     last_pos = mask.sum(-1) - 1
-    state = _Rows(tokenizer, _eos_ids(model, tokenizer), stops, len(seqs))
+    state = _Rows(tokenizer, _eos_ids(model, tokenizer), stops, seqs)
     active = list(range(len(seqs)))  # group row of each cache row
     alive = [True] * len(seqs)
     with _row_oriented_linears(model, device):
@@ -365,12 +404,13 @@ def generate_batch_hf(model, tokenizer, requests: Sequence[GenRequest], cfg: Sam
     """Reference path: transformers' own ``generate`` (greedy only), one batch; with ``stops``, its
     ``stop_strings`` and the same cut as ours. Used to test equivalence and as the benchmark baseline."""
     device = next(model.parameters()).device
-    seqs = [tokenizer(r.text, add_special_tokens=r.add_special_tokens).input_ids for r in requests]
+    seqs = [prompt_ids(tokenizer, r) for r in requests]
     ids, mask = _left_pad(seqs, tokenizer.pad_token_id, device)
     out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cfg.max_new_tokens, do_sample=False,
                          pad_token_id=tokenizer.pad_token_id, stop_strings=list(stops) or None,
                          tokenizer=tokenizer if stops else None)
-    return [cut_after_stop(tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True), stops) for row in out]
+    return [cut_after_stop(decode_continuation(tokenizer, seq, row[ids.shape[1]:].tolist()), stops)
+            for seq, row in zip(seqs, out, strict=True)]
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None,
@@ -412,7 +452,7 @@ def generate_many(
     """
     from cltrlib.progress import tqdm
 
-    seqs = [tokenizer(r.text, add_special_tokens=r.add_special_tokens).input_ids for r in requests]
+    seqs = [prompt_ids(tokenizer, r) for r in requests]
     budget = kv_cache_bytes // kv_bytes_per_token(model) if kv_cache_bytes else None
     results: list[str] = [""] * len(requests)
     bar = tqdm(total=len(requests), desc="generate", disable=not progress)

@@ -13,15 +13,25 @@ import torch
 from cltrlib.embeddings.modeling import backbone
 from cltrlib.models import position_ids_from_mask
 
+# Every prompt ends with this (``tasks.PAWSX_TEMPLATE``, ``tasks.SIB200_TEMPLATE``): label words are tokenized after it.
+ANSWER_CONTEXT = "The answer is"
 
-def label_token_ids(tok, words: list[str]) -> list[int]:
-    """First token of ' ' + word for each word; they must differ or scoring is ambiguous."""
+
+def label_token_ids(tok, words: list[str], context: str = ANSWER_CONTEXT) -> list[int]:
+    """The first token the model writes for each answer word after ``context``; they must differ or scoring is
+    ambiguous.
+
+    Tokenized in context, not as ``" " + word`` alone: a Metaspace tokenizer (Llama-2, ELYZA, Swallow) turns a
+    lone leading space into a token of its own ("▁", then "▁Yes"), so every word would share the first token "▁",
+    while after "is" the model writes "▁Yes" directly. Byte-level BPE (GPT-2, SmolLM2) gives the same ids either
+    way."""
+    head = tok.encode(context, add_special_tokens=False)
     ids = []
     for w in words:
-        toks = tok.encode(" " + w, add_special_tokens=False)
-        if not toks:
-            raise ValueError(f"label word {w!r} encodes to no token")
-        ids.append(toks[0])
+        full = tok.encode(f"{context} {w}", add_special_tokens=False)
+        if full[:len(head)] != head or len(full) == len(head):
+            raise ValueError(f"label word {w!r} does not tokenize as a continuation of {context!r}: {full}")
+        ids.append(full[len(head)])
     if len(set(ids)) != len(ids):
         raise ValueError(f"label words {words} share a first token under this tokenizer: {ids}; "
                          "choose words with distinct first tokens")

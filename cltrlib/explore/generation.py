@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cltrlib.codegen import GenRequest, SamplingConfig, build_prompt_text, generate_batch, to_sample_fields
+from cltrlib.codegen.engine import decode_continuation, prompt_ids
 from cltrlib.codegen.prompts import stops_for
 from cltrlib.data import Problem
 from cltrlib.explore.jobs import BackgroundJob
@@ -100,20 +101,22 @@ def start_generation(
         if job.prompt_mode == "auto":
             job.prompt_mode = default_prompt_mode(model_name, tok)
         text, add_special = build_prompt_text(problem, job.prompt_mode, tok)
+        request = GenRequest(text, add_special, sampling.seed)
+        prompt = prompt_ids(tok, request)
         ids: list[int] = []
 
         def on_token(t: int) -> None:
             ids.append(t)
             job.n_tokens = len(ids)
             if on_update is not None and time.monotonic() - last >= update_every:
-                job.text = tok.decode(ids, skip_special_tokens=True)
+                job.text = decode_continuation(tok, prompt, ids)
                 notify()
 
         job.state = "generating"
         job.decoding_since = time.monotonic()
         notify(force=True)
         observed = _ObservedModel(model, on_token, job._stop)
-        out = generate_batch(observed, tok, [GenRequest(text, add_special, sampling.seed)], sampling,
+        out = generate_batch(observed, tok, [request], sampling,
                              stops_for(job.prompt_mode))[0]
         job.text = out
         job.n_tokens = max(job.n_tokens, len(ids))

@@ -12,6 +12,14 @@ from cltrlib.transfer.modeling import ClassifierConfig
 from cltrlib.transfer.train import TrainConfig, completed_run, prefill_prefix_cache, run_transfer
 
 
+def conditions_for(model: str, conditions: tuple[str, ...]) -> tuple[str, ...]:
+    """The conditions a model runs: a Japanese-only model (registry ``en=False``: OpenCALM, Japanese BERT) is Paper
+    B's monolingual reference and trains on the Japanese rows only, so it gets no cross-lingual runs."""
+    from cltrlib.models import get_spec
+
+    return tuple(c for c in conditions if get_spec(model).en or c == "monolingual")
+
+
 def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or read) every run of the grid; one row per run with its metrics and timings."""
     from cltrlib.models import default_device
@@ -22,7 +30,7 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
     train_cfg = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=s.max_length, device=device)
     jobs = []
     for model in s.models:
-        for condition in s.conditions:
+        for condition in conditions_for(model, s.conditions):
             for pattern, n_target in s.patterns.items():
                 if condition == "monolingual" and n_target == 0:
                     continue

@@ -76,6 +76,26 @@ def build_classifier(cfg: ClassifierConfig, device: str = "cpu", seed: int | Non
     return model.to(device), tok, method
 
 
+# Paper B's LoRA targets the attention's query and value projections. Architectures that fuse them into one
+# linear layer get LoRA on that layer (GPT-NeoX / OpenCALM: ``query_key_value``; GPT-2 / llm-jp: ``c_attn``).
+FUSED_QKV = {"gpt_neox": ["query_key_value"], "gpt2": ["c_attn"], "bloom": ["query_key_value"],
+             "falcon": ["query_key_value"]}
+
+
+def lora_targets(model: nn.Module, wanted: list[str]) -> list[str]:
+    """The module names LoRA goes on: ``wanted`` where the model has them, else its fused q/k/v projection."""
+    # GPT-2's projections are transformers' Conv1D (a transposed linear layer), which peft handles as well.
+    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
+             if isinstance(mod, nn.Linear) or type(mod).__name__ == "Conv1D"}
+    if set(wanted) <= names:
+        return list(wanted)
+    fused = FUSED_QKV.get(getattr(model.config, "model_type", ""))
+    if fused and set(fused) <= names:
+        return fused
+    raise ValueError(f"LoRA targets {wanted} are not in {model.config.model_type} (its linear layers: "
+                     f"{', '.join(sorted(names))}); pass target_modules for this architecture")
+
+
 def _add_lora(model: nn.Module, cfg: ClassifierConfig):
     from peft import LoraConfig, get_peft_model
 
@@ -86,7 +106,7 @@ def _add_lora(model: nn.Module, cfg: ClassifierConfig):
             raise ValueError(f"lora_layers must be in 1..{n} for {cfg.model}, not {cfg.lora_layers}")
         layers = list(range(n - cfg.lora_layers, n))
     lcfg = LoraConfig(task_type="SEQ_CLS", r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), layers_to_transform=layers)
+                      target_modules=lora_targets(model, cfg.target_modules), layers_to_transform=layers)
     # task_type SEQ_CLS marks the new head ("score"/"classifier") as modules_to_save: trained and saved.
     return get_peft_model(model, lcfg)
 
