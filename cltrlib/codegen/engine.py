@@ -244,6 +244,19 @@ def _in_place_cache(model) -> DynamicCache:
     return cache
 
 
+GPU_KV_CACHE_SHARE = 0.4  # of a GPU's memory, for the default budget (a 7B model's bf16 weights take 13.5 GB)
+
+
+def kv_cache_budget(model, requested: int | None) -> int | None:
+    """The KV-cache cap of a decode group: as requested, except that the default grows to ``GPU_KV_CACHE_SHARE``
+    of the memory of the GPU the model is on (4 GiB would hold only about 11 rows of a 7B model's 700 tokens)."""
+    device = next(model.parameters()).device
+    if requested != DEFAULT_KV_CACHE_BYTES or device.type != "cuda":
+        return requested
+    total = torch.cuda.get_device_properties(device).total_memory
+    return max(requested, int(GPU_KV_CACHE_SHARE * total))
+
+
 def kv_bytes_per_token(model) -> int:
     """Bytes of KV cache one token of one row takes (all layers, keys and values)."""
     cfg = model.config.get_text_config(decoder=True)
@@ -453,6 +466,7 @@ def generate_many(
     from cltrlib.progress import tqdm
 
     seqs = [prompt_ids(tokenizer, r) for r in requests]
+    kv_cache_bytes = kv_cache_budget(model, kv_cache_bytes)
     budget = kv_cache_bytes // kv_bytes_per_token(model) if kv_cache_bytes else None
     results: list[str] = [""] * len(requests)
     bar = tqdm(total=len(requests), desc="generate", disable=not progress)
