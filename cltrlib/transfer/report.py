@@ -13,6 +13,7 @@ from cltrlib.transfer.attribution import aggregate_attributions
 from cltrlib.transfer.scores import summarize_over_seeds
 
 PATTERN_ORDER = ["ja0", "ja16", "ja104"]
+LEGEND_INSIDE_MAX = 6  # legend entries that fit in a corner of the AUROC panel (the local profile has 5)
 
 # Paper B, Tables 3 (F1) and 4 (AUROC), cross-lingual condition; None = not reported ("-").
 PAPER_B: dict[str, dict[str, list[float | None]]] = {
@@ -106,7 +107,7 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int]):
     """F1 and AUROC vs number of Japanese training examples: ours solid (±std), Japanese-only dotted, Paper B dashed."""
     import matplotlib.pyplot as plt
 
-    from cltrlib.plots import setup_style
+    from cltrlib.plots import legend_beside, setup_style
 
     setup_style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
@@ -132,7 +133,10 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int]):
         ax.set_ylim(0, 1.02)
     axes[0].set_ylabel("score (mean ± std over seeds)")
     axes[1].axhline(0.5, color="black", lw=0.8, ls=":")
-    axes[1].legend(loc="lower right", fontsize=8)
+    if len(axes[1].get_legend_handles_labels()[0]) > LEGEND_INSIDE_MAX:  # e.g. the paper profile's five models
+        legend_beside(fig, axes, title="model")
+    else:
+        axes[1].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
