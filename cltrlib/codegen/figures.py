@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from cltrlib.models import EMBEDDED
 from cltrlib.plots import LANG_COLORS
 
 LANG_LABELS = {"en": "English prompts (HumanEval) / 英語", "ja": "Japanese prompts (JHumanEval) / 日本語"}
@@ -40,7 +41,7 @@ def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame):
         vals[lang] = (100 * sub["pass_at_k"].to_numpy(),
                       100 * np.vstack([sub["pass_at_k"] - sub["ci_low"], sub["ci_high"] - sub["pass_at_k"]]))
     _bars(axes[0], labels, vals["en"][0], vals["ja"][0], vals["en"][1], vals["ja"][1],
-          title="This suite (embedded models, greedy, 95% CI)")
+          title=f"This suite ({'embedded models, ' if set(k1['model']) <= set(EMBEDDED) else ''}greedy, 95% CI)")
     paper = table1[table1.source == "paper"]
     _bars(axes[1], list(paper["Model"]), paper["HumanEval"], paper["JHumanEval"], title="Paper A, Table 1 (reported)")
     axes[1].legend(loc="upper right", fontsize=9)
