@@ -317,6 +317,13 @@ def _cached(key: tuple, build: Callable[[], tuple]) -> tuple:
         return value
 
 
+def clear_cache() -> None:
+    """Forget every loaded model (the cache is keyed by name: after ``cltrlib.standins.use_standins`` a name means
+    another model)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def load(name: str, kind: Kind, adapter: str | Path | None = None, device: str | None = None) -> tuple:
     """A model for ``kind`` from the one process-wide cache: notebooks and the explorer's background threads load
     the same few models again and again, and reading one from disk costs seconds.

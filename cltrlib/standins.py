@@ -161,10 +161,9 @@ def use_standins(enabled: bool) -> None:
         os.environ[STANDINS_ENV] = "1"
     else:
         os.environ.pop(STANDINS_ENV, None)
-    from cltrlib import models
+    from cltrlib.models import clear_cache
 
-    with models._cache_lock:
-        models._cache.clear()
+    clear_cache()
 
 
 def standins_enabled() -> bool:

@@ -24,6 +24,7 @@ sample's text does not depend on which other samples share its batch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,10 +100,7 @@ def decode_continuation(tokenizer, prompt: Sequence[int], new: Sequence[int]) ->
     if full.startswith(head):
         return full[len(head):]
     # The prompt ended inside a character the new tokens complete (byte fallback): cut where the texts part.
-    common = 0
-    while common < min(len(head), len(full)) and head[common] == full[common]:
-        common += 1
-    return full[common:]
+    return full[len(os.path.commonprefix([head, full])):]
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
