@@ -1,0 +1,1 @@
+"""Continual pre-training: corpora we manage, a contamination check, training, and CLTR of our own models."""
