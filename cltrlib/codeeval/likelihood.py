@@ -94,9 +94,8 @@ def score_canonical(model_name: str, dataset: str, prompt_mode: str = "auto", li
     Columns: task_id, language, n_tokens, logprob (sum, nats), mean_logprob (per token). Problems whose canonical
     solution is empty are skipped (none in HumanEval).
     """
-    from tqdm.auto import tqdm
-
     from cltrlib.models import default_prompt_mode, load, load_tokenizer
+    from cltrlib.progress import tqdm
 
     mode = default_prompt_mode(model_name, load_tokenizer(model_name)) if prompt_mode == "auto" else prompt_mode
     problems = load_problems(dataset)[:limit] if limit else load_problems(dataset)

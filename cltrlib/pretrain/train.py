@@ -1,0 +1,265 @@
+"""Causal-LM continual pre-training on packed blocks, stored by configuration and resumable after a kill.
+
+Why the ecosystem's ``Trainer``: the same code then runs unchanged under ``accelerate launch`` / ``torchrun`` on many
+GPUs (DDP, FSDP or DeepSpeed through ``TrainingArguments``), which a hand-written loop would have to re-implement.
+What this module adds around it:
+
+- one results-store run per ``PretrainConfig`` (+ the corpus fingerprint, the model revision): rerunning a finished
+  configuration reads it back; an interrupted one resumes from the Trainer's last checkpoint (optimizer, scheduler,
+  RNG and data position included), so a SIGKILL loses at most ``save_every`` steps;
+- checkpoints *along* the run for evaluation, saved as plain model folders (LoRA merged) at evenly spaced token
+  counts, so every later stage (code eval, log-likelihoods, perplexity) loads them like any model;
+- a loss log (step, tokens seen, loss, learning rate, tokens/s) in the store, and a progress bar with loss and
+  tokens/s that also reaches the terminal of ``make reproduce``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cltrlib.store import RunStore
+
+TRAIN_VERSION = "1"  # bump when training changes what a configuration produces
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that decides a continual pre-training run's weights (device and logging do not)."""
+
+    model: str
+    condition: str  # a name for the data mixture (``cltrlib.pretrain.conditions``); part of the key
+    tokens: int  # training token budget (whole blocks)
+    seq_len: int = 512
+    batch_size: int = 4  # blocks per optimizer step per process (times grad_accum)
+    grad_accum: int = 1
+    lr: float = 1e-4
+    scheduler: str = "cosine"
+    warmup: float = 0.05  # share of the steps
+    weight_decay: float = 0.1
+    method: str = "full"  # "full" fine-tuning or "lora" (merged into the saved checkpoints)
+    lora_r: int = 64
+    lora_alpha: int = 128
+    checkpoints: int = 4  # evaluation checkpoints along the run (the last is the final model)
+    seed: int = 0
+
+    def steps(self, world_size: int = 1) -> int:
+        per_step = self.batch_size * self.grad_accum * world_size * self.seq_len
+        return max(self.tokens // per_step, 1)
+
+    def validate(self) -> None:
+        if self.method not in ("full", "lora"):
+            raise ValueError(f"PretrainConfig.method must be 'full' or 'lora', not {self.method!r}")
+        if self.tokens < self.seq_len:
+            raise ValueError(f"PretrainConfig.tokens ({self.tokens}) is less than one block of seq_len "
+                             f"{self.seq_len}")
+        if self.checkpoints < 1:
+            raise ValueError("PretrainConfig.checkpoints must be at least 1 (the final model)")
+
+
+@dataclass
+class PretrainRun:
+    """A finished (or read-back) run: its store, loss log and evaluation checkpoints."""
+
+    cfg: PretrainConfig
+    store: RunStore
+
+    def log(self) -> list[dict]:
+        """One record per logged step; a step logged again after a resume keeps its latest record."""
+        by_step = {r["step"]: r for r in self.store.records() if r.get("kind") == "log"}
+        return [by_step[s] for s in sorted(by_step)]
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """(tokens seen, model folder) along the run, the base model first (0 tokens)."""
+        from cltrlib.models import resolve_model_path
+
+        out = [(0, resolve_model_path(self.cfg.model))]
+        for rec in self.store.records():
+            if rec.get("kind") == "checkpoint":
+                out.append((rec["tokens"], str(self.store.path / rec["folder"])))
+        return out
+
+    @property
+    def final(self) -> str:
+        return self.checkpoints()[-1][1]
+
+    def summary(self) -> dict:
+        return self.store.summary() or {}
+
+
+def store_for(cfg: PretrainConfig, corpus_key: str, root: Path | None = None) -> RunStore:
+    import importlib.metadata
+
+    from cltrlib.models import model_revision
+
+    key = {**asdict(cfg), "model_revision": model_revision(cfg.model), "corpus": corpus_key,
+           "train_version": TRAIN_VERSION, "transformers": importlib.metadata.version("transformers")}
+    return RunStore("pretrain", key, label=f"{Path(cfg.model).name}-{cfg.condition}", root=root)
+
+
+class PackedBlocks:
+    """A map-style dataset over ``[n, seq_len]`` blocks: labels are the inputs (the model shifts them)."""
+
+    def __init__(self, blocks: np.ndarray):
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        ids = torch.from_numpy(self.blocks[i].copy())
+        return {"input_ids": ids, "labels": ids.clone()}
+
+
+def _checkpoint_steps(total: int, n: int) -> list[int]:
+    """``n`` evenly spaced steps ending at ``total`` (deduplicated for short runs)."""
+    return sorted({max(1, round(total * (i + 1) / n)) for i in range(n)})
+
+
+def _latest_trainer_checkpoint(folder: Path) -> str | None:
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    return str(found[-1]) if found else None
+
+
+def _load_model(cfg: PretrainConfig):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cltrlib.models import load_tokenizer, resolve_model_path
+
+    tok = load_tokenizer(cfg.model, padding_side="right")
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(cfg.model), dtype=torch.float32)
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                                 lora_dropout=0.0, target_modules="all-linear"))
+    return model, tok
+
+
+def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mixture_summary: dict | None = None,
+                    save_every: int | None = None, progress: bool = True, root: Path | None = None,
+                    bf16: bool | None = None) -> PretrainRun:
+    """Train (or resume, or read back) the run of ``cfg`` on ``blocks`` (``packing.mixture``'s output).
+
+    ``corpus_key`` identifies the blocks' content (``packing.fingerprint`` of the documents plus the mixture), so a
+    different corpus is a different run. ``save_every``: Trainer checkpoint interval in steps (default: every
+    evaluation checkpoint, at least every 50 steps). ``bf16``: autocast (default: on GPU only; CPUs without bf16
+    matrix units emulate it slowly).
+    """
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+    cfg.validate()
+    if blocks.ndim != 2 or blocks.shape[1] != cfg.seq_len:
+        raise ValueError(f"blocks must be [n, {cfg.seq_len}], got {list(blocks.shape)}")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps = cfg.steps(world)
+    if len(blocks) < steps * cfg.batch_size * cfg.grad_accum * world:
+        raise ValueError(f"{len(blocks)} blocks are fewer than the {steps} steps x "
+                         f"{cfg.batch_size * cfg.grad_accum * world} blocks the budget needs")
+    store = store_for(cfg, corpus_key, root)
+    run = PretrainRun(cfg, store)
+    if store.is_complete():
+        return run
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    marks = _checkpoint_steps(steps, cfg.checkpoints)
+    save_every = save_every or max(1, min(50, marks[0]))
+    trainer_dir = store.path / "trainer"
+    model, tok = _load_model(cfg)
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(trainer_dir), max_steps=steps, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr, lr_scheduler_type=cfg.scheduler,
+        warmup_steps=int(math.ceil(cfg.warmup * steps)), weight_decay=cfg.weight_decay, seed=cfg.seed,
+        data_seed=cfg.seed, logging_steps=1, save_strategy="steps", save_steps=save_every, save_total_limit=1,
+        report_to="none", disable_tqdm=True, bf16=cuda if bf16 is None else bf16, use_cpu=not cuda,
+        optim="adamw_torch", dataloader_drop_last=True, remove_unused_columns=False,
+        ddp_backend=None if cuda else ("gloo" if world > 1 else None))
+    done_marks = {r["step"] for r in store.records() if r.get("kind") == "checkpoint"}
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * world * cfg.seq_len
+
+    class Record(TrainerCallback):
+        """Loss log and evaluation checkpoints into the store; the progress bar."""
+
+        def __init__(self) -> None:
+            from cltrlib.progress import tqdm
+
+            self.bar = tqdm(total=steps, desc=f"pre-train {Path(cfg.model).name} {cfg.condition}",
+                            disable=not (progress and rank0), unit="step")
+            self.t0, self.step0 = time.perf_counter(), None
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.step0 is None:
+                self.step0 = state.global_step - 1
+                self.bar.n = self.step0
+            self.bar.update(state.global_step - self.bar.n)
+            if state.global_step in marks and state.global_step not in done_marks:
+                control.should_save = True  # a resume point at every evaluation checkpoint
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not (rank0 and logs and "loss" in logs):
+                return
+            elapsed = time.perf_counter() - self.t0
+            rate = (state.global_step - (self.step0 or 0)) * tokens_per_step / max(elapsed, 1e-9)
+            store.append([{"kind": "log", "step": state.global_step, "tokens": state.global_step * tokens_per_step,
+                           "loss": float(logs["loss"]), "lr": float(logs.get("learning_rate", 0.0)),
+                           "tokens_per_s": rate}])
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
+
+        def on_save(self, args, state, control, model=None, **kw):
+            step = state.global_step
+            if not rank0 or step not in marks or step in done_marks:
+                return
+            folder = f"step-{step:06d}"
+            tmp = store.path / (folder + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            # LoRA: merge a copy (merging in place would end the adapter's training), so the folder is a plain model
+            save_model = copy.deepcopy(model).merge_and_unload() if cfg.method == "lora" else model
+            save_model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            os.replace(tmp, store.path / folder)
+            store.append([{"kind": "checkpoint", "step": step, "tokens": step * tokens_per_step, "folder": folder}])
+            done_marks.add(step)
+
+        def on_train_end(self, args, state, control, **kw):
+            self.bar.close()
+
+    trainer = Trainer(model=model, args=args, train_dataset=PackedBlocks(blocks), callbacks=[Record()])
+    trainer.remove_callback(PrinterCallback)  # the loss goes to the store and the bar, not as dicts on stdout
+    start = time.perf_counter()
+    with store.lock():
+        trainer.train(resume_from_checkpoint=_latest_trainer_checkpoint(trainer_dir))
+    wall = time.perf_counter() - start
+    if rank0:
+        log = run.log()
+        store.mark_complete({"steps": steps, "tokens": steps * tokens_per_step, "world_size": world,
+                             "wall_s_last_session": wall, "final_loss": log[-1]["loss"] if log else None,
+                             "mixture": mixture_summary or {}, "marks": marks})
+        shutil.rmtree(trainer_dir, ignore_errors=True)  # resume state is not needed once complete
+    return run
+
+
+def config_from_dict(data: dict) -> PretrainConfig:
+    """A ``PretrainConfig`` from JSON (unknown keys are an error naming the valid ones)."""
+    names = {f.name for f in dataclasses.fields(PretrainConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown pre-training setting(s) {unknown}; valid: {sorted(names)}")
+    return PretrainConfig(**data)
+
+
+def loss_curve(run: PretrainRun) -> list[tuple[int, float]]:
+    """(tokens seen, loss) per logged step."""
+    return [(r["tokens"], r["loss"]) for r in run.log()]
+
