@@ -137,3 +137,32 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_on_the_same_curv
     np.testing.assert_allclose([r["loss"] for r in resumed.log()], [r["loss"] for r in unbroken.log()],
                                rtol=0, atol=1e-4)
     assert [t for t, _ in resumed.checkpoints()] == [t for t, _ in unbroken.checkpoints()]
+
+
+def test_held_out_perplexity_falls_on_the_trained_language(tok, tmp_path, monkeypatch):
+    from cltrlib.pretrain.perplexity import held_out_perplexity
+
+    monkeypatch.setenv("CLTR_RESULTS_DIR", str(tmp_path))
+    docs = _docs("ja", 300)
+    train_docs, held = docs[:250], docs[250:]
+    blocks = packing.mixture([packing.Part("ja", train_docs, 1.0)], tok, SEQ, tokens=SEQ * 4 * 12)[0]
+    run = train.run_pretraining(_cfg(), blocks, "ppl", root=tmp_path, progress=False)
+    before = held_out_perplexity(run.checkpoints()[0][1], held, seq_len=SEQ, max_blocks=8)
+    after = held_out_perplexity(run.final, held, seq_len=SEQ, max_blocks=8)
+    assert after["perplexity"] < 0.5 * before["perplexity"]
+    assert before["ppl_low"] <= before["perplexity"] <= before["ppl_high"] and after["bits_per_char"] > 0
+    assert held_out_perplexity(run.final, held, seq_len=SEQ, max_blocks=8) == after  # read back
+
+
+def test_conditions_name_their_mixtures_and_refuse_unknown_ones():
+    from cltrlib.pretrain import conditions
+
+    assert conditions.condition("ja+en").parts == (("ja", 0.9), ("en", 0.1))
+    assert conditions.condition("ja+vocab").expand_vocab
+    with pytest.raises(ValueError, match="choose one of ja, en"):
+        conditions.condition("japanese")
+    pairs = conditions.parallel_documents()
+    assert len(pairs) == -(-701 // conditions.PAIRS_PER_DOCUMENT) and "English: " in pairs[0].text
+    assert "日本語: " in pairs[0].text
+    parts, report = conditions.training_parts(conditions.condition("ja+parallel"), source="mirror")
+    assert [p.name for p in parts] == ["ja", "parallel"] and report["ja"]["documents"] > 50
