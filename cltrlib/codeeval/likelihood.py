@@ -25,7 +25,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from cltrlib.codegen.engine import GenRequest, prompt_ids
@@ -70,18 +69,13 @@ def sequence_logprob(model, context: Sequence[int], target: Sequence[int]) -> fl
     return float(logp.gather(1, tgt[:, None]).sum())
 
 
-def _dataset_key(dataset: str) -> str:
-    from cltrlib.codegen.run import dataset_fingerprint
-
-    return dataset_fingerprint(dataset)
-
-
 def _store(model_name: str, dataset: str, mode: str, limit: int | None) -> RunStore:
+    from cltrlib.codegen.run import dataset_fingerprint
     from cltrlib.models import model_revision
 
     cfg = {"model": model_name, "model_revision": model_revision(model_name), "dataset": dataset,
-           "dataset_sha": _dataset_key(dataset), "target_dataset": TARGET_DATASET,
-           "target_sha": _dataset_key(TARGET_DATASET), "prompt_mode": mode, "limit": limit,
+           "dataset_sha": dataset_fingerprint(dataset), "target_dataset": TARGET_DATASET,
+           "target_sha": dataset_fingerprint(TARGET_DATASET), "prompt_mode": mode, "limit": limit,
            "prompt_version": PROMPT_VERSION, "likelihood_version": LIKELIHOOD_VERSION}
     label = f"{Path(model_name).name}-{Path(dataset).name.split('.')[0]}-{mode}"
     return RunStore("likelihood", cfg, label=label)
@@ -154,19 +148,3 @@ def relative_ci_width(point: float, low: float, high: float) -> float:
         return math.inf
     return float((high - low) / abs(point))
 
-
-def soft_gap_table(models: Sequence[str], ja_datasets: Sequence[str] = ("jhumaneval",),
-                   prompt_modes: dict[str, str] | None = None, limit: int | None = None) -> pd.DataFrame:
-    """One ``soft_gap`` row per (model, Japanese data set); ``prompt_modes`` maps a model to its mode (default auto)."""
-    rows = [soft_gap(m, ja_dataset=ds, prompt_mode=(prompt_modes or {}).get(m, "auto"), limit=limit)
-            for m in models for ds in ja_datasets]
-    return pd.DataFrame(rows)
-
-
-def per_problem_gaps(model_name: str, ja_dataset: str = "jhumaneval", prompt_mode: str = "auto",
-                     limit: int | None = None) -> np.ndarray:
-    """EN minus JA mean per-token log-likelihood per problem (the unit a soft CLTR's bootstrap resamples)."""
-    en = score_canonical(model_name, "humaneval", prompt_mode, limit, progress=False)
-    ja = score_canonical(model_name, ja_dataset, prompt_mode, limit, progress=False)
-    both = en.merge(ja, on="task_id", suffixes=("_en", "_ja"))
-    return (both["mean_logprob_en"] - both["mean_logprob_ja"]).to_numpy()

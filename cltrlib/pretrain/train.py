@@ -16,7 +16,6 @@ What this module adds around it:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import os
 import shutil
@@ -248,18 +247,4 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
                              "mixture": mixture_summary or {}, "marks": marks})
         shutil.rmtree(trainer_dir, ignore_errors=True)  # resume state is not needed once complete
     return run
-
-
-def config_from_dict(data: dict) -> PretrainConfig:
-    """A ``PretrainConfig`` from JSON (unknown keys are an error naming the valid ones)."""
-    names = {f.name for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown pre-training setting(s) {unknown}; valid: {sorted(names)}")
-    return PretrainConfig(**data)
-
-
-def loss_curve(run: PretrainRun) -> list[tuple[int, float]]:
-    """(tokens seen, loss) per logged step."""
-    return [(r["tokens"], r["loss"]) for r in run.log()]
 
