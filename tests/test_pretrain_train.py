@@ -20,13 +20,7 @@ STANDIN = "llama-2-7b-hf"
 SEQ = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def standins():
-    from cltrlib.standins import use_standins
-
-    use_standins(True)
-    yield
-    use_standins(False)
+pytestmark = pytest.mark.usefixtures("standins_on")
 
 
 @pytest.fixture(scope="module")

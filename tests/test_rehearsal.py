@@ -20,14 +20,8 @@ from cltrlib.codegen.engine import (
 )
 from cltrlib.codegen.prompts import build_prompt_text
 from cltrlib.data import load_humaneval, load_jhumaneval
-from cltrlib.standins import use_standins
 
-
-@pytest.fixture(autouse=True, scope="module")
-def standins():
-    use_standins(True)
-    yield
-    use_standins(False)
+pytestmark = pytest.mark.usefixtures("standins_on")
 
 
 @pytest.fixture(scope="module")

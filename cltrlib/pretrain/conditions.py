@@ -48,6 +48,12 @@ def condition(name: str) -> Condition:
     return CONDITIONS[name]
 
 
+def _grouped(ids: list, texts: list[str], prefix: str, language: str, per_document: int) -> list[Document]:
+    """Consecutive texts grouped ``per_document`` to a document, named by its first row's id."""
+    return [Document(f"{prefix}/{ids[i]}", language, "\n\n".join(texts[i:i + per_document]), "sib200")
+            for i in range(0, len(texts), per_document)]
+
+
 def parallel_documents() -> list[Document]:
     """SIB-200's training sentences as English–Japanese pairs (FLORES-200 translations; no notebook tests on this
     split), ``PAIRS_PER_DOCUMENT`` pairs per document."""
@@ -56,19 +62,16 @@ def parallel_documents() -> list[Document]:
     en, ja = load_sib200("en", "train"), load_sib200("ja", "train")
     both = en.merge(ja, on="index_id", suffixes=("_en", "_ja")).sort_values("index_id")
     pairs = [f"English: {a}\n日本語: {b}" for a, b in zip(both["text_en"], both["text_ja"], strict=True)]
-    ids = list(both["index_id"])
-    return [Document(f"sib200-train-pairs/{ids[i]}", "en-ja", "\n\n".join(pairs[i:i + PAIRS_PER_DOCUMENT]), "sib200")
-            for i in range(0, len(pairs), PAIRS_PER_DOCUMENT)]
+    return _grouped(list(both["index_id"]), pairs, "sib200-train-pairs", "en-ja", PAIRS_PER_DOCUMENT)
 
 
 def mirror_documents(language: str) -> list[Document]:
-    """The fallback corpus: SIB-200's training sentences of one language, 8 per document."""
+    """The fallback corpus: SIB-200's training sentences of one language, ``PAIRS_PER_DOCUMENT`` per document."""
     from cltrlib.data.multilingual import load_sib200
 
     df = load_sib200(language, "train").sort_values("index_id")
-    texts, ids = list(df["text"]), list(df["index_id"])
-    return [Document(f"sib200-train-{language}/{ids[i]}", language, "\n\n".join(texts[i:i + 8]), "sib200")
-            for i in range(0, len(texts), 8)]
+    return _grouped(list(df["index_id"]), list(df["text"]), f"sib200-train-{language}", language,
+                    PAIRS_PER_DOCUMENT)
 
 
 def source_documents(name: str, source: str = "manpages") -> list[Document]:

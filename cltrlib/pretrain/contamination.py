@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cltrlib.pretrain.corpus import Document, paragraphs
+from cltrlib.pretrain.corpus import JA_CHAR, JA_CHARS, Document, paragraphs
 
 NGRAM = 13  # words per gram
 CJK_WEIGHT = 0.5  # words per kana/kanji character
-_UNIT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]|[^\W_]+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
+_UNIT = re.compile(f"[{JA_CHARS}]|[^\\W_]+")
 
 
 class ContaminationError(RuntimeError):
@@ -43,7 +42,7 @@ def grams(toks: list[str], n: float = NGRAM) -> list[tuple[str, ...]]:
     """Every shortest run of units weighing ``n`` words, one per start position (a text lighter than ``n`` gives
     itself as its one gram). A run depends only on the units it covers, so equal text gives equal grams on both
     sides of the comparison."""
-    weights = [CJK_WEIGHT if _CJK.match(t) else 1.0 for t in toks]
+    weights = [CJK_WEIGHT if JA_CHAR.match(t) else 1.0 for t in toks]
     if sum(weights) < n:
         return [tuple(toks)] if toks else []
     out, end, acc = [], 0, 0.0
@@ -132,13 +131,19 @@ class ContaminationReport:
                                  "train anyway (the results then measure memory as much as transfer)")
 
 
-def check(docs: Sequence[Document], items: Iterable[EvalItem] | None = None, n: float = NGRAM) -> ContaminationReport:
-    """Overlap of ``docs`` with ``items`` (default: ``evaluation_items()``)."""
-    items = list(evaluation_items() if items is None else items)
+def _owners(items: Sequence[EvalItem], n: float) -> dict[int, list[int]]:
+    """Gram hash -> indices of the evaluation items that contain it."""
     owners: dict[int, list[int]] = defaultdict(list)
     for idx, item in enumerate(items):
         for h in ngram_hashes(item.text, n):
             owners[h].append(idx)
+    return owners
+
+
+def check(docs: Sequence[Document], items: Iterable[EvalItem] | None = None, n: float = NGRAM) -> ContaminationReport:
+    """Overlap of ``docs`` with ``items`` (default: ``evaluation_items()``)."""
+    items = list(evaluation_items() if items is None else items)
+    owners = _owners(items, n)
     per_set: dict[str, int] = defaultdict(int)
     for item in items:
         per_set[item.eval_set] += 1
@@ -154,10 +159,7 @@ def decontaminate(docs: Sequence[Document], items: Iterable[EvalItem] | None = N
                   n: float = NGRAM) -> tuple[list[Document], int]:
     """``docs`` with every paragraph that shares an n-gram with evaluation data removed; (documents, paragraphs
     dropped). A document left empty is dropped."""
-    items = list(evaluation_items() if items is None else items)
-    dirty: set[int] = set()
-    for item in items:
-        dirty |= ngram_hashes(item.text, n)
+    dirty = _owners(list(evaluation_items() if items is None else items), n).keys()
     out, dropped = [], 0
     for doc in docs:
         kept = []

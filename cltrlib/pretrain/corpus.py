@@ -39,7 +39,8 @@ MAN_SECTIONS = ("1", "2", "3", "4", "5", "7", "8")
 MIN_JAPANESE_SHARE = 0.25  # a paragraph counts as Japanese when this share of its letters is kana or kanji
 RENDER_VERSION = "2"  # bump when rendering or filtering changes: part of the cache key
 
-_JA_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
+JA_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f"  # kana, kanji, half-width katakana
+JA_CHAR = re.compile(f"[{JA_CHARS}]")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -65,7 +66,7 @@ def japanese_share(text: str) -> float:
     letters = _LETTER.findall(text)
     if not letters:
         return 0.0
-    return sum(1 for ch in letters if _JA_CHAR.match(ch)) / len(letters)
+    return sum(1 for ch in letters if JA_CHAR.match(ch)) / len(letters)
 
 
 _ROFF_ESCAPES = [
@@ -184,10 +185,10 @@ def manpage_documents(language: str, root: Path | None = None, sections: Iterabl
 
     Raises ``CorpusError`` naming the packages to install when there are none.
     """
+    base = Path(root) if root is not None else MAN_ROOTS[language]
     files = manpage_files(language, root, sections)
     if not files:
-        where = Path(root) if root is not None else MAN_ROOTS[language]
-        raise CorpusError(f"no manual pages under {where}: install {' '.join(MAN_PACKAGES[language])} "
+        raise CorpusError(f"no manual pages under {base}: install {' '.join(MAN_PACKAGES[language])} "
                           f"(`sudo apt-get install {' '.join(MAN_PACKAGES[language])}`; `make env` does it as root), "
                           "or train on the data mirror's side / a folder of your own text instead")
     key = hashlib.sha256(json.dumps({"v": RENDER_VERSION, "lang": language, "pkgs": _package_versions(language),
@@ -196,7 +197,6 @@ def manpage_documents(language: str, root: Path | None = None, sections: Iterabl
     cache = config.cache_dir() / "corpora" / f"man-{language}-{key}.jsonl.gz"
     if cache.exists():
         return list(read_documents(cache))
-    base = Path(root) if root is not None else MAN_ROOTS[language]
 
     def one(path: Path) -> Document | None:
         kept = [p for p in paragraphs(render_manpage(path)) if _keep_paragraph(p, language)]

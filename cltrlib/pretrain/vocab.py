@@ -16,14 +16,11 @@ continual pre-training. Here:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cltrlib.pretrain.corpus import Document, japanese_share
-
-_JA = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+from cltrlib.pretrain.corpus import JA_CHAR, Document, japanese_share
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ def learn_japanese_tokens(docs: Sequence[Document], tokenizer, n_new: int, vocab
             counts[learnt.convert_tokens_to_string([piece])] += 1
     out = []
     for piece, _ in counts.most_common():
-        if len(piece) < min_chars or not all(_JA.match(ch) for ch in piece):
+        if len(piece) < min_chars or not all(JA_CHAR.match(ch) for ch in piece):
             continue
         if len(tokenizer(piece, add_special_tokens=False).input_ids) <= 1:
             continue
@@ -87,7 +84,7 @@ def tokens_per_japanese_char(tokenizer, docs: Sequence[Document]) -> float:
         if japanese_share(d.text) < 0.25:
             continue
         n_tok += len(tokenizer(d.text, add_special_tokens=False).input_ids)
-        n_chr += len(_JA.findall(d.text))
+        n_chr += len(JA_CHAR.findall(d.text))
     if n_chr == 0:
         raise ValueError("no Japanese characters in these documents")
     return n_tok / n_chr
