@@ -1,4 +1,4 @@
-"""Metrics: pass@k, CLTR, and bootstrap confidence intervals over problems.
+"""Metrics: pass@k, CLTR, intervals for rates, paired tests, and bootstrap confidence intervals.
 
 pass@k (Chen et al. 2021, "Evaluating Large Language Models Trained on Code") is the
 unbiased estimator 1 - C(n-c, k) / C(n, k), computed as a stable product. It equals
@@ -8,7 +8,15 @@ CLTR (Paper A, Sato et al. 2024) = (L'p - Lp) / (Hp - Lp): Hp, Lp are the base m
 pass@1 with English and Japanese prompts, L'p the Japanese pass@1 after further
 training. Near +1: transfer; negative: forgetting; undefined when Hp == Lp.
 
+Intervals that do not collapse at small counts (Bowyer et al. 2025; Miller 2024): a percentile bootstrap of
+0 solved out of 20 gives [0, 0]; the exact (Clopper-Pearson) 95% interval is [0, 0.168]. Two rates on the same
+problems are a paired comparison: the discordant counts and an exact McNemar test say more than two intervals.
+
 Example:
+    >>> [round(x, 3) for x in clopper_pearson(0, 20)]
+    [0.0, 0.168]
+    >>> round(mcnemar_exact(8, 2), 4)
+    0.1094
     >>> round(pass_at_k(20, 5, 1), 4)
     0.25
     >>> round(cltr(25 / 164, 18 / 164, 3 / 164), 2)
@@ -21,6 +29,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -110,3 +119,67 @@ def bootstrap_cltr_ci(
         return point, float("nan"), float("nan"), undefined
     vals = (after[ok] - low[ok]) / gap[ok]
     return point, float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2)), float(undefined)
+
+
+def clopper_pearson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a binomial rate: never narrower than the truth allows at small counts.
+
+    Why this and not a bootstrap: with 0 or n successes the percentile bootstrap has zero width; the exact interval
+    still says how large the rate could be (0 of 20: up to 0.168)."""
+    if not (0 <= successes <= n) or n < 1:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes}/{n}")
+    low = 0.0 if successes == 0 else float(stats.beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
+
+
+def wilson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of a binomial rate (narrower than Clopper-Pearson, near-nominal coverage)."""
+    if not (0 <= successes <= n) or n < 1:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes}/{n}")
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def discordant_counts(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int]:
+    """(solved only by a, solved only by b) over the same items in the same order: McNemar's b and c."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise ValueError("discordant counts need outcomes for the same items")
+    return int((a & ~b).sum()), int((~a & b).sum())
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: under H0 the discordant items split 50/50 (a binomial test on b of b + c).
+
+    Concordant items carry no information about the difference, so only the two discordant counts enter."""
+    n = only_a + only_b
+    if only_a < 0 or only_b < 0:
+        raise ValueError("discordant counts cannot be negative")
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2 * stats.binom.cdf(min(only_a, only_b), n, 0.5)))
+
+
+def bootstrap_statistic(fn, *arrays: np.ndarray, n_boot: int = 2000, alpha: float = 0.05,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """(point, low, high): percentile CI of any statistic ``fn(*arrays)``, resampling items (rows) jointly.
+
+    For statistics that are not means of per-item values (F1, AUROC over test items). Replicates where ``fn``
+    is undefined (NaN, e.g. AUROC of a one-class resample) are dropped."""
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError("bootstrap_statistic needs arrays over the same items")
+    point = float(fn(*arrays))
+    if n == 0:
+        return point, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    reps = np.array([fn(*(a[idx] for a in arrays)) for idx in rng.integers(0, n, size=(n_boot, n))], dtype=float)
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0:
+        return point, float("nan"), float("nan")
+    return point, float(np.quantile(reps, alpha / 2)), float(np.quantile(reps, 1 - alpha / 2))

@@ -15,12 +15,13 @@ import torch
 from scipy.stats import spearmanr
 
 from cltrlib.data.multilingual import load_pawsx, load_pud
-from cltrlib.embeddings.extract import embed_texts, length_sorted_batches
+from cltrlib.embeddings.extract import embed_texts
 from cltrlib.embeddings.pairs import build_pairs, derangement
 from cltrlib.embeddings.pooling import last_token_index, last_token_pool, mean_pool
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids
 from cltrlib.embeddings.similarity import cosine_rows, spearman_exact, spearman_table
 from cltrlib.embeddings.tasks import evaluation_ids, label_words, pawsx_row_split
+from cltrlib.lengths import length_sorted_batches
 from cltrlib.models import load, load_tokenizer
 
 SENTENCES = ["Hi.", "The quick brown fox jumps over the lazy dog near the river bank.", "日本語の文です。",

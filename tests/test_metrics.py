@@ -91,3 +91,50 @@ def test_paired_difference_and_cltr_bootstrap():
     assert round(point, 2) == -2.14
     assert lo <= point <= hi
     assert 0.0 <= undefined < 0.2
+
+
+def test_exact_interval_matches_known_values():
+    from cltrlib.metrics import clopper_pearson
+
+    low, high = clopper_pearson(0, 20)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 20), abs=1e-9)  # 0.1684
+    assert round(high, 3) == 0.168
+    assert clopper_pearson(20, 20)[1] == 1.0
+    # 8 of 164 (SmolLM2's EN pass@1) against the definition: the rates whose binomial tail is exactly 2.5%
+    from scipy import optimize, stats
+
+    low, high = clopper_pearson(8, 164)
+    assert high == pytest.approx(optimize.brentq(lambda p: stats.binom.cdf(8, 164, p) - 0.025, 1e-9, 1 - 1e-9))
+    assert low == pytest.approx(optimize.brentq(lambda p: stats.binom.sf(7, 164, p) - 0.025, 1e-9, 1 - 1e-9))
+    assert (round(low, 4), round(high, 4)) == (0.0213, 0.0939)
+
+
+def test_wilson_interval_known_value_and_contains_rate():
+    from cltrlib.metrics import wilson
+
+    low, high = wilson(8, 164)
+    assert (round(low, 4), round(high, 4)) == (0.0249, 0.0933)
+    assert wilson(0, 20)[0] == 0.0 and wilson(0, 20)[1] > 0.1
+
+
+def test_mcnemar_against_a_hand_count():
+    from cltrlib.metrics import discordant_counts, mcnemar_exact
+
+    en = [1, 1, 1, 0, 0, 1, 1, 0, 1, 1]
+    ja = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0]
+    b, c = discordant_counts(en, ja)
+    assert (b, c) == (5, 1)  # by hand: items 1, 2, 5, 6, 9 only in EN; item 4 only in JA
+    # two-sided exact: 2 * P(X <= 1), X ~ Bin(6, 1/2) = 2 * 7/64
+    assert mcnemar_exact(b, c) == pytest.approx(14 / 64)
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(3, 3) == 1.0
+
+
+def test_bootstrap_statistic_of_a_non_mean():
+    from cltrlib.metrics import bootstrap_statistic
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    x = y + rng.normal(0, 1, 200)
+    point, low, high = bootstrap_statistic(lambda a, b: np.corrcoef(a, b)[0, 1], x, y)
+    assert low < point < high and high - low < 0.3

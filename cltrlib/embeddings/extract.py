@@ -18,17 +18,12 @@ import torch
 
 from cltrlib.embeddings.modeling import backbone
 from cltrlib.embeddings.pooling import POOLINGS, pool_layers
+from cltrlib.lengths import length_sorted_batches
 from cltrlib.models import load, model_revision, position_ids_from_mask
 from cltrlib.progress import tqdm
 from cltrlib.store import RunStore
 
 EXTRACT_VERSION = "1"
-
-
-def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Index batches of similar length (longest first): padding, hence wasted compute, is minimal."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
 
 
 @torch.inference_mode()

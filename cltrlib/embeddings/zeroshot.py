@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from cltrlib.embeddings.extract import length_sorted_batches
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids, next_token_logits
 from cltrlib.embeddings.tasks import EVAL_LANGS, PROMPT_VERSION, evaluation_examples, evaluation_ids, label_words
+from cltrlib.lengths import length_sorted_batches
 from cltrlib.models import load, model_revision
 from cltrlib.progress import tqdm
 from cltrlib.store import RunStore
