@@ -15,8 +15,8 @@ The score is sum(log p(target token | everything before)) / number of target tok
 Runs are stored by (model revision, data set content, prompt mode, target set, version) and resumable, like every
 other stage. Example::
 
-    rows = score_canonical("smollm2-135m-instruct", "jhumaneval")
-    gap = soft_gap("smollm2-135m-instruct")  # English minus Japanese, with a paired bootstrap CI
+    rows = score_canonical(SMOLLM2, "jhumaneval")
+    gap = soft_gap(SMOLLM2)  # English minus Japanese, with a paired bootstrap CI
 """
 
 from __future__ import annotations
