@@ -3,8 +3,9 @@
 Profiles are ``cltrlib.study.PROFILES`` (``smoke``, ``local``, ``paper``; ``study.py`` says what each runs).
 
 Notebooks run in reading order (``notebooks/NN_*.ipynb``), except that a notebook whose metadata sets
-``cltr.run_after_others`` (the explorer, which shows the others' stored results) runs last; executed copies go to
-``<results>/notebooks/<profile>/`` so the committed notebooks stay output-free.
+``cltr.run_after_others`` (the explorer, which shows the others' stored results) runs last, and one whose metadata
+lists ``cltr.run_after`` (notebook number prefixes, e.g. 03 shows the CLTR of the models 07 trains) runs after
+those; executed copies go to ``<results>/notebooks/<profile>/`` so the committed notebooks stay output-free.
 
 What the terminal shows while a notebook runs (``cltrlib.progress`` has the how):
 
@@ -36,22 +37,39 @@ ENGINE_NAME = "cltr"  # papermill's nbclient engine plus a cell-start hook (regi
 _TAGGED = re.compile(r"^\[(?!transformers\])[^\]\s]+\] ")  # "[code-eval] ...", "[cltr] ...": the stages' own progress lines
 
 
+def _cltr_meta(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("cltr", {})
+
+
 def runs_last(path: Path) -> bool:
     """True for a notebook that shows other notebooks' stored results (metadata ``cltr.run_after_others``).
 
     The explorer is read first (it is ``00``) but its snapshots show the stored code-eval
     results and fine-tuned classifiers, so ``make reproduce`` runs it after the others.
     """
-    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
-    return bool(meta.get("cltr", {}).get("run_after_others"))
+    return bool(_cltr_meta(path).get("run_after_others"))
 
 
-def notebook_paths(only: list[str] | None = None) -> list[Path]:
-    """The notebooks in run order: reading order, except those that show the others' results come last."""
-    paths = sorted((config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+def notebook_paths(only: list[str] | None = None, folder: Path | None = None) -> list[Path]:
+    """The notebooks in run order: reading order, except that a notebook waits for the ones its ``cltr.run_after``
+    names (when they run too) and those that show all the others' results come last."""
+    paths = sorted((folder or config.REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
-    return sorted(paths, key=runs_last)  # stable: reading order within each group
+    paths = sorted(paths, key=runs_last)  # stable: reading order within each group
+    ordered: list[Path] = []
+    waiting = list(paths)
+    while waiting:
+        for p in waiting:
+            after = [q for q in waiting if q is not p and any(q.name.startswith(a) for a in _cltr_meta(p).get(
+                "run_after", []))]
+            if not after:
+                ordered.append(p)
+                waiting.remove(p)
+                break
+        else:
+            raise ValueError(f"notebooks wait for each other in a cycle: {[p.name for p in waiting]}")
+    return ordered
 
 
 class _CellWatcher:

@@ -158,3 +158,28 @@ def test_a_kernel_bar_reaches_the_console_and_the_notebook_keeps_its_widget(tmp_
     outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     assert not any("items: 100%" in "".join(o.get("text", "")) for o in outputs)  # no text bar in the notebook
+
+
+def test_run_order_waits_for_run_after_and_puts_run_after_others_last(tmp_path):
+    import json
+
+    from cltrlib.reproduce import notebook_paths
+
+    def nb(name: str, **meta) -> None:
+        (tmp_path / name).write_text(json.dumps({"cells": [], "metadata": {"cltr": meta}, "nbformat": 4,
+                                                 "nbformat_minor": 5}), encoding="utf-8")
+
+    nb("00_explorer.ipynb", run_after_others=True)
+    nb("01_a.ipynb")
+    nb("03_cltr.ipynb", run_after=["07"])
+    nb("05_b.ipynb")
+    nb("07_pretrain.ipynb")
+    names = [p.name for p in notebook_paths(folder=tmp_path)]
+    assert names == ["01_a.ipynb", "05_b.ipynb", "07_pretrain.ipynb", "03_cltr.ipynb", "00_explorer.ipynb"]
+    # without the notebook it waits for, it keeps its reading-order place
+    assert [p.name for p in notebook_paths(["01", "03"], folder=tmp_path)] == ["01_a.ipynb", "03_cltr.ipynb"]
+    nb("07_pretrain.ipynb", run_after=["03"])
+    import pytest
+
+    with pytest.raises(ValueError, match="cycle"):
+        notebook_paths(folder=tmp_path)
