@@ -250,3 +250,22 @@ def test_legit_programs_pass_beside_the_attacks(backend, tmp_path):
     res = _evaluate(tmp_path, LEGIT)
     failed = {n: r["result"] for n, r in res.items() if not r["passed"]}
     assert not failed, f"{backend}: {failed}"
+
+
+def test_redefining_a_helper_the_test_trusts_is_failed(backend, tmp_path):
+    """HumanEval/32's test checks ``poly(coeffs, candidate(coeffs)) ~ 0`` with the prompt's ``poly``. A wrong
+    solution that also redefines ``poly`` to return 0 passes any harness that runs the tests in the program's
+    namespace (the old scheme included); scheme 2 runs them against the problem's own helpers."""
+    from cltrlib.data import load_humaneval
+
+    p = next(q for q in load_humaneval() if q.task_id == "HumanEval/32")
+    hack = p.prompt + "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n"
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": p.task_id, "solution": hack}) + "\n", encoding="utf-8")
+    verdicts = {}
+    for scheme in ("outside", "exit-token"):
+        out = tmp_path / f"{scheme}.jsonl"
+        evaluate_samples(samples, "humaneval", out, ks=[1], timeout=10, workers=1, progress=False,
+                         time_limits="fixed", verdict=scheme)
+        verdicts[scheme] = json.loads(out.read_text(encoding="utf-8"))["status"]
+    assert verdicts == {"outside": "failed", "exit-token": "passed"}

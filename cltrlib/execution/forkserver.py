@@ -285,8 +285,8 @@ def _plain(value, memo: dict, depth: int = 0):
     """``value`` as plain data (exact builtin types, shared sub-objects kept shared), or raise TypeError.
 
     Subclasses of the builtin types become their base type through the base type's own methods,
-    so an overridden ``__eq__`` does not travel; numpy scalars become Python numbers (as they
-    compare in-process).
+    so an overridden ``__eq__`` does not travel; numpy scalars become Python scalars (as they
+    compare in-process; a top-level numpy bool keeps its identity, see ``_encode_result``).
     """
     t = type(value)
     if t is int or t is str or t is float or t is bool or value is None or t is bytes or t is complex:
@@ -325,7 +325,7 @@ def _plain(value, memo: dict, depth: int = 0):
         out_t = bytes.__bytes__(value)
     elif isinstance(value, complex):
         out_t = complex.__complex__(value)
-    elif getattr(t, "__module__", "") == "numpy" and getattr(value, "shape", None) == ():  # a numpy scalar
+    elif _numpy_scalar(value):
         out_t = _plain(value.item(), memo, depth + 1)
     else:
         raise TypeError(t.__name__)
@@ -333,8 +333,23 @@ def _plain(value, memo: dict, depth: int = 0):
     return out_t
 
 
+def _numpy_scalar(value) -> bool:
+    """A numpy scalar (np.int64, np.bool_, ...) or 0-d array (compares like one), recognised without importing numpy."""
+    t = type(value)
+    if getattr(t, "__module__", "") == "numpy" and getattr(value, "shape", None) == ():
+        return True
+    return any(c.__name__ == "generic" and c.__module__ == "numpy" for c in t.__mro__)
+
+
 def _encode_result(value) -> tuple:
     """The reply for a returned value: plain data, an iterable's items, or an opaque stand-in."""
+    if _numpy_scalar(value):
+        try:
+            item = value.item()
+        except BaseException:
+            item = None
+        if type(item) is bool:  # equal to True/False, but `is True` fails in-process (HumanEval/72 tests that)
+            return ("b", type(value).__name__, item)
     try:
         return ("v", _plain(value, {}))
     except (TypeError, RecursionError, ValueError):
@@ -454,6 +469,21 @@ class ProgramObject:
 
     def __repr__(self) -> str:
         return f"<{self._type} object>"
+
+
+class ProgramBool(ProgramObject):
+    """Stands in for a returned numpy bool: compares and tests like the bool it holds, but is not ``True``."""
+
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        return self._truthy == other
+
+    def __hash__(self) -> int:
+        return hash(self._truthy)
+
+    def __repr__(self) -> str:
+        return f"np.{self._truthy}"
 
 
 class ProgramIterable(ProgramObject):
@@ -630,6 +660,8 @@ class _CheckRun:
             return ProgramIterable(str(msg[1]), msg[2], bool(msg[3]), bool(msg[4]))
         if kind == "o" and len(msg) == 3:
             return ProgramObject(str(msg[1]), bool(msg[2]))
+        if kind == "b" and len(msg) == 3:
+            return ProgramBool(str(msg[1]), bool(msg[2]))
         if kind == "x" and len(msg) == 5:
             raise _program_exception(*msg[1:])
         if kind == "dead" and len(msg) == 2:
