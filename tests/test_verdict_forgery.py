@@ -269,3 +269,36 @@ def test_redefining_a_helper_the_test_trusts_is_failed(backend, tmp_path):
                          time_limits="fixed", verdict=scheme)
         verdicts[scheme] = json.loads(out.read_text(encoding="utf-8"))["status"]
     assert verdicts == {"outside": "failed", "exit-token": "passed"}
+
+
+def test_planned_calls_keep_in_process_semantics(backend, tmp_path):
+    """The tests' leading calls are computed ahead by the program (forkserver.plan_calls); that changes no
+    verdict and no status: a wrong answer followed by an endless loop is failed (as in-process), not a
+    timeout; an exception stops the program where the tests would; later, unplanned calls still work."""
+    from cltrlib.execution.forkserver import plan_calls
+
+    test = ("def check(candidate):\n    assert candidate(1) == 1\n    assert candidate(2) == 2, 'two'\n"
+            "    assert candidate(3) == 3 or candidate(4) == 4\n    assert candidate(5) == 5\n")
+    assert plan_calls(test, "ident") == [(1,), (2,)]  # stops at the short-circuit
+    assert plan_calls("def check(c):\n    assert c(poly([1])) == 0\n", "f") == []  # a helper's result: not planned
+    assert plan_calls("def check(c):\n    assert abs(c('a' + 'b', -2) - 1) < 1e-6\n", "f") == [("ab", -2)]
+    data = tmp_path / "p.jsonl"
+    data.write_text(json.dumps({"task_id": "Toy/1", "prompt": "def ident(x):\n", "canonical_solution": "    return x\n",
+                                "test": test, "entry_point": "ident"}) + "\n", encoding="utf-8")
+    bodies = {"good": "    return x\n",
+              "wrong_then_loops": "    if x == 2:\n        while True:\n            pass\n    return 0\n",
+              "raises_at_two": "    if x == 2:\n        raise KeyError('two')\n    return x\n",
+              "wrong_after_plan": "    return 0 if x == 5 else x\n",
+              # the calls arrive exactly once each, in the tests' order: 1, 2, 3 (4 is short-circuited), 5
+              "counts_calls": "    global n\n    n = globals().get('n', 0) + 1\n"
+                              "    return x if (n, x) in {(1, 1), (2, 2), (3, 3), (4, 5)} else -1\n"}
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": "Toy/1", "completion": b, "name": n}) + "\n"
+                               for n, b in bodies.items()), encoding="utf-8")
+    out = tmp_path / "r.jsonl"
+    evaluate_samples(samples, data, out, ks=[1], timeout=3, workers=2, progress=False, time_limits="fixed")
+    res = {r["name"]: (r["status"], r["result"]) for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert res == {"good": ("passed", "passed"), "wrong_then_loops": ("failed", "failed: AssertionError"),
+                   "raises_at_two": ("failed", "failed: KeyError: 'two'"),
+                   "wrong_after_plan": ("failed", "failed: AssertionError"),
+                   "counts_calls": ("passed", "passed")}, res

@@ -37,6 +37,7 @@ file_size_mb, max_processes, output_cap``; one reply per line on fd 1 ``{"id", "
 the supervisor never blocks writing them.
 """
 
+import ast
 import builtins
 import errno
 import gc
@@ -73,6 +74,7 @@ MAX_NODES = 2_000_000  # containers + items in one return value (shared sub-list
 MAX_ITEMS = 100_000  # items taken from a returned iterator before it counts as opaque
 SETUP_FAILED = 97  # exit status of a child whose sandbox could not be set up
 TEST_CACHE = 256  # compiled (prelude, test) pairs kept per worker
+BATCH_HOLD = 0.002  # CPU seconds a planned call may take before the answers held back are written out
 
 
 class _Kernel:
@@ -381,15 +383,35 @@ def _check_child(code, source: str, call_r: int, reply_w: int) -> None:
     The program may re-bind anything used here; all that buys it is wrong answers to its own calls.
     """
     read, write, exit_, dumps, loads = os.read, os.write, os._exit, marshal.dumps, marshal.loads
+    set_handler, set_timer = signal.signal, signal.setitimer
 
-    def send(msg: tuple) -> None:
+    def frame(msg: tuple) -> bytes:
         try:
             data = dumps(msg)
         except (ValueError, TypeError):
             data = dumps(("o", "unmarshallable", True))
-        view = memoryview(len(data).to_bytes(4, "little") + data)
+        return len(data).to_bytes(4, "little") + data
+
+    def write_all(data: bytes) -> None:
+        view = memoryview(data)
         while view:
             view = view[write(reply_w, view):]
+
+    def send(msg: tuple) -> None:
+        write_all(frame(msg))
+
+    # Answers to planned calls are held back and written together (one wake-up of the worker instead of one
+    # per call), unless the program then spends BATCH_HOLD s of CPU on the next call: a CPU timer writes out
+    # what is held, so a wrong answer followed by an endless loop is still judged "failed", as it would be
+    # in-process, not "timed out".
+    held: list[bytes] = []
+    holding = [False]
+
+    def release(*_args) -> None:
+        if holding[0] and held:
+            data = b"".join(held)
+            held.clear()
+            write_all(data)
 
     def recv():
         head = b""
@@ -418,6 +440,20 @@ def _check_child(code, source: str, call_r: int, reply_w: int) -> None:
             send(("dead", _exception_line(exc)))
         finally:
             exit_(1)
+    def answer(name: str, args: tuple, kwargs: dict) -> tuple:
+        try:
+            if name not in g:
+                raise NameError(f"name '{name}' is not defined")
+            reply = _encode_result(g[name](*args, **kwargs))
+        except BaseException as exc:  # the program's exception, as data (type, message, formatted line)
+            try:
+                text = str(exc)[:2000]
+            except BaseException:
+                text = ""
+            reply = ("x", type(exc).__name__, text, _exception_line(exc), type(exc).__module__ == "builtins")
+        _flush()  # what it printed reaches the worker even if the verdict comes before the program ends
+        return reply
+
     while True:
         try:
             msg = recv()
@@ -428,19 +464,28 @@ def _check_child(code, source: str, call_r: int, reply_w: int) -> None:
         if msg[0] == "s":
             _flush()
             send(("ok",))
-            continue
-        try:
-            _, name, args, kwargs = msg
-            if name not in g:
-                raise NameError(f"name '{name}' is not defined")
-            reply = _encode_result(g[name](*args, **kwargs))
-        except BaseException as exc:  # the program's exception, as data (type, message, formatted line)
+        elif msg[0] == "b":  # the tests' leading calls, known in advance: answered in order
             try:
-                text = str(exc)[:2000]
-            except BaseException:
-                text = ""
-            reply = ("x", type(exc).__name__, text, _exception_line(exc), type(exc).__module__ == "builtins")
-        send(reply)
+                set_handler(signal.SIGVTALRM, release)
+                timer = set_timer
+            except BaseException:  # the program took the signal over: answers then wait for the end of the batch
+                timer = None
+            holding[0] = True
+            for args in msg[2]:
+                if held and timer is not None:
+                    timer(signal.ITIMER_VIRTUAL, BATCH_HOLD)
+                reply = answer(msg[1], args, {})
+                held.append(frame(reply))
+                if reply[0] == "x":  # the tests stop at an exception, so the program stops here too
+                    break
+            holding[0] = False  # from here the timer's handler writes nothing, even if it still runs
+            if timer is not None:
+                timer(signal.ITIMER_VIRTUAL, 0)
+            data = b"".join(held)
+            held.clear()
+            write_all(data)
+        else:
+            send(answer(*msg[1:]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -548,6 +593,100 @@ def _check_plain(value) -> None:
         stack.extend((x, False) for x in flat if type(x) not in _PLAIN_SCALARS)
 
 
+_SAFE_CALLS = frozenset({"abs", "len", "sorted", "tuple", "list", "set", "frozenset", "dict", "round", "str", "int",
+                         "float", "bool", "all", "any", "sum", "max", "min", "type", "isinstance", "repr",
+                         "reversed"})
+_NOT_STRAIGHT = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp,
+                 ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom, ast.Starred)
+_CONSTANT_EXPR = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp, ast.Load,
+                  ast.operator, ast.unaryop)
+
+
+class _NotPlannable(Exception):
+    pass
+
+
+def _constant(node: ast.AST):
+    """The value of an argument made only of constants and operators (``'ab' + 'c'``, ``-3``, ``[1, 2]``)."""
+    if not all(isinstance(n, _CONSTANT_EXPR) for n in ast.walk(node)):
+        raise _NotPlannable("argument is not a constant")
+    return eval(compile(ast.Expression(node), "test.py", "eval"), {"__builtins__": {}})  # noqa: S307 - constants
+
+
+def _calls_in_order(node: ast.AST, names: set, safe: frozenset, out: list) -> None:
+    """The calls of ``names`` in ``node``, in evaluation order; raise _NotPlannable if any may not happen or
+    may happen in another order (short-circuits, comprehensions, calls to anything but safe builtins)."""
+    if isinstance(node, _NOT_STRAIGHT):
+        raise _NotPlannable(type(node).__name__)
+    if isinstance(node, ast.Call):
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in names:
+            if node.keywords:
+                raise _NotPlannable("keyword arguments")
+            out.append(tuple(_constant(a) for a in node.args))
+            return
+        if isinstance(f, ast.Name) and f.id not in safe:
+            raise _NotPlannable(f"calls {f.id}")
+        children = [f, *node.args, *(k.value for k in node.keywords)]
+    elif isinstance(node, ast.Dict):
+        children = [x for k, v in zip(node.keys, node.values, strict=True) for x in (k, v) if x is not None]
+    else:
+        children = [c for _, v in ast.iter_fields(node) for c in (v if isinstance(v, list) else [v])
+                    if isinstance(c, ast.AST)]
+    for child in children:
+        _calls_in_order(child, names, safe, out)
+
+
+def plan_calls(test: str, entry_point: str, prelude: str = "") -> list[tuple]:
+    """The arguments of the calls ``check`` makes first, in order, when they are certain from its text alone.
+
+    WHY: one round trip per call costs more than a HumanEval check itself. ``check``'s leading
+    statements are usually ``assert candidate(<constants>) == ...``: those calls (up to the first
+    statement that is anything else) happen in exactly this order whenever the tests get that far,
+    so the program may compute them ahead, in order, and stream the results; the tests still judge
+    each one here, one by one, and stop at the first failure. No short-circuit, comprehension or
+    call of anything but a builtin may appear in them, so no planned call could be skipped,
+    reordered or fed another call's result. The worker checks every call against the plan anyway.
+    """
+    try:
+        module = ast.parse(test)
+        defined = {n.id for n in ast.walk(module) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        defined |= {n.name for n in ast.walk(module) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        if prelude.strip():
+            pre = ast.parse(prelude)
+            defined |= {n.name for n in ast.walk(pre) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            defined |= {n.id for n in ast.walk(pre) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    except (SyntaxError, ValueError):
+        return []
+    check = next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "check"), None)
+    if check is None or len(check.args.args) != 1 or check.decorator_list:
+        return []
+    names = {check.args.args[0].arg, entry_point}
+    safe = _SAFE_CALLS - defined
+    plan: list[tuple] = []
+    for stmt in check.body:
+        if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+            continue
+        if not isinstance(stmt, ast.Assert):
+            break
+        calls: list[tuple] = []
+        try:
+            _calls_in_order(stmt.test, names, safe, calls)
+            if stmt.msg is not None:  # evaluated only after the test failed: it may not call the program at all
+                in_msg: list = []
+                _calls_in_order(stmt.msg, names, safe, in_msg)
+                if in_msg:
+                    raise _NotPlannable("program called in an assert message")
+        except (_NotPlannable, ValueError, TypeError, SyntaxError, ArithmeticError, MemoryError):
+            break
+        plan += calls
+    try:
+        marshal.dumps(plan)
+    except ValueError:
+        return []
+    return plan
+
+
 class _Candidate:
     """What the test code calls instead of the program's function: one call, one round trip to the child."""
 
@@ -566,10 +705,17 @@ class _Candidate:
 class _CheckRun:
     """The worker's side of one scheme-2 job: the request/reply channel to the child and the verdict."""
 
-    def __init__(self, watch: "_Watch", call_w: int, reply_r: int) -> None:
+    def __init__(self, watch: "_Watch", call_w: int, reply_r: int, entry: str, plan: list[tuple]) -> None:
         self.watch, self.call_w, self.reply_r = watch, call_w, reply_r
         self.rbuf = bytearray()
         self.fatal: tuple[str, str] | None = None
+        self.entry, self.plan, self.planned = entry, plan, 0
+        self.replies = 0  # any reply at all means the program's top-level code finished without error
+
+    def start(self) -> None:
+        """Ask for the planned calls at once; the program answers them as soon as its own code has run."""
+        if self.plan:
+            self._send(("b", self.entry, self.plan))
 
     def _stop(self, status: str, result: str):
         if self.fatal is None:
@@ -638,7 +784,8 @@ class _CheckRun:
                         msg = marshal.loads(body)
                         if type(msg) is not tuple or not msg or type(msg[0]) is not str:
                             raise ValueError("not a reply")
-                        _check_plain(msg)
+                        if len(msg) != 2 or type(msg[1]) not in _PLAIN_SCALARS:  # else a plain scalar: nothing to walk
+                            _check_plain(msg)
                     except (ValueError, EOFError, TypeError) as exc:
                         self._stop("failed", f"failed: malformed reply from the program ({exc})")
                     return msg
@@ -654,8 +801,15 @@ class _CheckRun:
     def call(self, name: str, args: tuple, kwargs: dict):
         if self.fatal is not None:
             raise _Stop(*self.fatal)
-        self._send(("c", name, args, kwargs))
+        if self.planned < len(self.plan):
+            planned = self.plan[self.planned]
+            if kwargs or args != planned or not all(type(a) is type(b) for a, b in zip(args, planned, strict=True)):
+                self._stop("replan", "a call the tests made was not the planned one")  # run again, unplanned
+            self.planned += 1
+        else:
+            self._send(("c", name, args, kwargs))
         msg = self._recv()
+        self.replies += 1
         kind = msg[0]
         if kind == "v" and len(msg) == 2:
             return msg[1]
@@ -675,6 +829,8 @@ class _CheckRun:
         """Wait until the program's own top-level code has finished (and failed or not)."""
         if self.fatal is not None:
             raise _Stop(*self.fatal)
+        if self.replies:  # the program answered, so its top-level code had already finished
+            return
         self._send(("s",))
         msg = self._recv()
         if msg == ("ok",):
@@ -1016,16 +1172,21 @@ class Worker:
                 return
             select.select([self.req_fd], [], [])
 
-    def _compiled_test(self, prelude: str, test: str) -> tuple:
-        """(prelude code or None, test code): trusted text, compiled once per problem in this worker."""
-        key = (prelude, test)
+    def _compiled_test(self, prelude: str, test: str, entry: str) -> tuple:
+        """(prelude code or None, test code, call plan, namespace): trusted text, prepared once per problem here.
+
+        The namespace (prelude and test executed) is kept too: HumanEval's tests keep no state in
+        their globals, and re-executing them for every sample costs more than the check itself.
+        """
+        key = (prelude, test, entry)
         hit = self.tests.get(key)
         if hit is None:
             try:
                 pre = compile(prelude, "prelude.py", "exec", dont_inherit=True) if prelude.strip() else None
             except (SyntaxError, ValueError):
                 pre = None  # a prompt that is not a program on its own: the tests then see no helpers
-            hit = (pre, compile(test, "test.py", "exec", dont_inherit=True))
+            hit = (pre, compile(test, "test.py", "exec", dont_inherit=True),
+                   plan_calls(test, entry, prelude if pre is not None else ""), {})
             if len(self.tests) >= TEST_CACHE:
                 self.tests.pop(next(iter(self.tests)))
             self.tests[key] = hit
@@ -1037,7 +1198,7 @@ class Worker:
         tests = None
         if kind == "check":
             try:
-                tests = self._compiled_test(job.get("prelude", ""), job["test"])
+                tests = self._compiled_test(job.get("prelude", ""), job["test"], job["entry_point"])
             except Exception as exc:  # the data set's own test does not compile: nobody passes
                 return {"id": job["id"], "duration": 0.0, "stdout": "", "stderr": "", "status": "failed",
                         "result": f"failed: the test code does not compile ({_exception_line(exc)})"}
@@ -1081,7 +1242,9 @@ class Worker:
             watch = _Watch(self, pid, r_out, r_err, {}, job, start)
             for fd in parent_fds:
                 os.set_blocking(fd, False)
-            status, result = self._check(job, watch, _CheckRun(watch, call_w, reply_r), tests)
+            plan = [] if job.get("unplanned") else tests[2]
+            status, result = self._check(job, watch, _CheckRun(watch, call_w, reply_r, job["entry_point"], plan),
+                                         tests)
         else:
             watch = _Watch(self, pid, r_out, r_err, {r_v: 4096}, job, start)
             event = watch.pump()
@@ -1102,6 +1265,8 @@ class Worker:
         for fd in (r_out, r_err) + parent_fds:
             os.close(fd)
         self._empty_scratch()
+        if status == "replan":
+            return self.run(dict(job, unplanned=True))
         return dict({"id": job["id"], "duration": duration, "status": status, "result": result}, **watch.output())
 
     def _empty_scratch(self) -> None:
@@ -1116,23 +1281,26 @@ class Worker:
 
     def _check(self, job: dict, watch: _Watch, run: _CheckRun, tests: tuple) -> tuple[str, str]:
         """Scheme 2's verdict: the test code, run here against a proxy for the program's entry point."""
-        prelude, test = tests
+        prelude, test, _, ns = tests
         entry = job["entry_point"]
         candidate = _Candidate(run, entry)
-        ns: dict = {"__builtins__": builtins}
         try:
-            if prelude is not None:
-                try:
-                    exec(prelude, ns)  # the problem's own prompt (helpers such as HumanEval/32's poly)
-                except Exception:
-                    ns = {"__builtins__": builtins}
-            exec(test, ns)
+            run.start()
+            if "check" not in ns:  # first sample of this problem in this worker
+                ns["__builtins__"] = builtins
+                if prelude is not None:
+                    try:
+                        exec(prelude, ns)  # the problem's own prompt (helpers such as HumanEval/32's poly)
+                    except Exception:
+                        ns.clear()
+                        ns["__builtins__"] = builtins
+                exec(test, ns)
             ns[entry] = candidate  # tests that call the entry point by name (HumanEval/33) call the program too
             check = ns["check"]
             check(candidate)
             run.sync()  # the program's top-level code finished too (a test that never calls it still needs that)
         except _Stop as stop:
-            return stop.status, stop.result
+            return run.fatal or (stop.status, stop.result)
         except BaseException as exc:  # noqa: BLE001 - any failure of the tests is the verdict
             if run.fatal is not None:  # e.g. the tests turned a stop into another exception
                 return run.fatal
