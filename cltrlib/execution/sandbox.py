@@ -92,7 +92,23 @@ class Check:
 
     def request(self) -> dict:
         return {"kind": "check", "code": self.code, "test": self.test, "entry_point": self.entry_point,
-                "prelude": self.prelude}
+                "prelude": self.prelude, **_plan(self.test, self.entry_point, self.prelude)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(test: str, entry_point: str, prelude: str) -> dict:
+    """The tests' planned calls (``forkserver.plan_check``), worked out once per problem here, not in every worker."""
+    import base64
+    import marshal
+
+    from cltrlib.execution.forkserver import plan_check
+
+    try:
+        compile(prelude, "prelude.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        prelude = ""  # the worker runs the tests without it, so the plan must not count on its names either
+    calls, complete = plan_check(test, entry_point, prelude)
+    return {"plan": base64.b64encode(marshal.dumps(calls)).decode("ascii"), "plan_complete": complete}
 
 
 @dataclass
