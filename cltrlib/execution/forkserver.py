@@ -14,23 +14,30 @@ descendant, which this process adopts as a child subreaper).
 Two kinds of job, two verdict schemes:
 
 - ``check`` (scheme 2, what the study uses): the tests never run in the program's process.
-  The child runs the untrusted code and then only answers calls: ``("c", name, args,
-  kwargs)`` in, the return value as plain data (or the exception's type and message) out.
-  The test code runs HERE, in the worker, with the entry point bound to a proxy that makes
-  those calls; the verdict is "``check(candidate)`` returned, and the program's own
-  top-level code finished without error". Nothing in the child's memory decides anything,
-  so frame walks, ``gc``, ``ctypes``, ``/proc/self/mem``, exit-status games, re-bound
-  builtins and pass messages on every descriptor have nothing to forge; only plain data
-  crosses (an object that "equals everything" arrives as an opaque stand-in that equals
-  nothing). The worker is not dumpable and holds no capabilities, so the program cannot
-  read or write its memory either.
+  The child runs the untrusted code and then only answers calls of its functions: the
+  return value as plain data (or the exception's type and message) out. The test code runs
+  HERE, in the worker, with the entry point bound to a proxy for those calls; the verdict is
+  "``check(candidate)`` returned, and the program's own top-level code finished without
+  error". Nothing in the child's memory decides anything, so frame walks, ``gc``, ``ctypes``,
+  ``/proc/self/mem``, exit-status games, re-bound builtins and pass messages on every
+  descriptor have nothing to forge; only plain data crosses (an object that "equals
+  everything" arrives as an opaque stand-in that equals nothing), and the tests call the
+  problem's own helpers, not ones the program redefined. The worker is not dumpable and holds
+  no capabilities, so the program cannot read or write its memory either.
+  Speed (``plan_check``): the calls ``check`` must make first, read off its text (asserts of
+  ``candidate(<constants>)``), go to the child with the fork and are answered straight after
+  the program's code, in order; for most HumanEval checks that is every call, so the child
+  writes its answers and exits, and the tests run here afterwards against those answers,
+  exactly as they would have run live (first failure, first exception, or where the program
+  stopped answering). Other calls are one request/reply each.
 - ``program`` (scheme 1, kept for raw programs, diagnostics and the before/after
   benchmark): the child ``exec``s one complete program and writes ``P<token>`` to a
   private pipe once it ran to the end. A program that walks its own stack to the token
   can forge that verdict; it is not used for the study's verdicts.
 
 Protocol (newline-delimited JSON, ASCII): one request per line on fd 0,
-``{"id", "kind": "check", "code", "test", "entry_point", "prelude", <limits>}`` or
+``{"id", "kind": "check", "code", "test", "entry_point", "prelude", "plan", "plan_complete",
+<limits>}`` (``plan``: base64 of the marshalled planned arguments, optional) or
 ``{"id", "kind": "program", "source", <limits>}`` with limits ``timeout, memory_mb,
 file_size_mb, max_processes, output_cap``; one reply per line on fd 1 ``{"id", "status",
 "result", "duration", "stdout", "stderr"}``. Requests are read while a program runs, so
