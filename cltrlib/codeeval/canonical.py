@@ -18,7 +18,7 @@ from pathlib import Path
 from cltrlib.codeeval.evaluate import evaluate_samples
 from cltrlib.codeeval.programs import problems_key
 from cltrlib.data import Problem
-from cltrlib.execution import isolation_level
+from cltrlib.execution import VERDICT_SCHEME, isolation_level
 from cltrlib.store import RunStore
 
 
@@ -39,7 +39,8 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def check_canonical(problems: Sequence[Problem], timeout: float = 10.0, workers: int | None = None) -> CanonicalCheck:
     """Run every problem's canonical solution against its tests in the sandbox (stored; reread on rerun)."""
     problems = list(problems)
-    key = {"problems": problems_key(problems), "timeout": float(timeout), "isolation": isolation_level()}
+    key = {"problems": problems_key(problems), "timeout": float(timeout), "isolation": isolation_level(),
+           "verdict": VERDICT_SCHEME}
     store = RunStore("canonical", key, label="canonical")
     dataset, samples, out = (store.path / name for name in ("problems.jsonl", "samples.jsonl", "results.jsonl"))
     with store.lock():

