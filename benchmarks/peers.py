@@ -106,11 +106,14 @@ def run_evalplus(samples: str, args) -> dict:
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="evalplus-cache-")  # ground truth inside the timed call
     from evalplus.evaluate import evaluate
 
+    # evalplus asks on stdin before overwriting the results file of an earlier round on the same samples file.
+    result_file = Path(samples.replace(".jsonl", "_eval_results.json"))
+    result_file.unlink(missing_ok=True)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         evaluate(dataset="humaneval", samples=samples, base_only=True, parallel=args.workers, i_just_wanna_run=True)
     wall = time.perf_counter() - t0
-    results = json.loads(Path(samples.replace(".jsonl", "_eval_results.json")).read_text(encoding="utf-8"))["eval"]
+    results = json.loads(result_file.read_text(encoding="utf-8"))["eval"]
     seen: dict[str, int] = {}
     verdicts, texts = [], []
     for row in _rows(samples):  # evalplus keeps each task's samples in file order
