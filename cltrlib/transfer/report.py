@@ -71,6 +71,14 @@ def write_transfer_tables(summary: pd.DataFrame, out_dir=None) -> dict[str, str]
     return paths
 
 
+def write_length_table(lengths: pd.DataFrame, out_dir=None) -> str:
+    """``transfer_lengths``: per model and language, token lengths, the input length used and the share truncated
+    (``experiment.length_table``), the table printed beside Tables 3 and 4."""
+    from cltrlib.tables import write_table
+
+    return str(write_table(lengths, "transfer_lengths", out_dir=out_dir, float_format="%.3g"))
+
+
 def attribution_table(per_token: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """Top tokens per (model, condition, pattern), long: model, condition, pattern, rank, token, mean_weight."""
     frames = []
