@@ -133,6 +133,7 @@ class TransferSettings(Stage):
     max_length: int | None = None  # a cap on input tokens; None: fitted per model to the data's longest text
     lora_layers: int | None = None  # LoRA on the top k layers only (None: all layers)
     lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
+    train_balance: str = "balanced"  # training rows 1:1 by label as Paper B; "natural": the corpus's label rates
     attribution_model: str | None = _paper_models("B5")[0]
     attribution_texts: int = 64
     attribution_samples: int = 64

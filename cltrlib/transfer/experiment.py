@@ -7,7 +7,7 @@ import pandas as pd
 
 from cltrlib.progress import tqdm
 from cltrlib.study import TransferSettings
-from cltrlib.transfer.data import BilingualData, load_bilingual, make_pattern
+from cltrlib.transfer.data import BilingualData, Pattern, load_bilingual, make_pattern
 from cltrlib.transfer.modeling import ClassifierConfig
 from cltrlib.transfer.train import TrainConfig, completed_run, prefill_prefix_cache, run_transfer
 
@@ -50,6 +50,15 @@ def length_table(s: TransferSettings) -> pd.DataFrame:
     return pd.concat([fitted_max_length(m, data, s.max_length)[1] for m in s.models], ignore_index=True)
 
 
+def grid_pattern(s: TransferSettings, data: BilingualData, pattern: str, seed: int, condition: str) -> Pattern:
+    """One pattern of the grid: training rows sampled as ``s.train_balance`` says, the target rows from ids the
+    source side does not use, the same source subset for every pattern (``target_reserve`` = the largest pattern's
+    size per label, whatever pattern this is)."""
+    n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
+    return make_pattern(data, pattern, s.patterns[pattern], seed, condition, n_source=n_source, n_test=s.n_test,
+                        balance=s.train_balance, target_reserve=max(s.patterns.values(), default=0))
+
+
 def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or read) every run of the grid; one row per run with its metrics and timings.
 
@@ -59,7 +68,6 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
 
     device = device or default_device()
     data = load_bilingual(s.dataset)
-    n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
     lengths = {m: fitted_max_length(m, data, s.max_length)[0] for m in s.models}
     train_cfgs = {m: TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=lengths[m],
                                  device=device) for m in s.models}
@@ -71,8 +79,7 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
                     continue
                 for seed in s.seeds:
                     jobs.append((model, condition, pattern, n_target, seed))
-    patterns = {job: make_pattern(data, job[2], job[3], job[4], job[1], n_source=n_source, n_test=s.n_test)
-                for job in jobs}
+    patterns = {job: grid_pattern(s, data, job[2], job[4], job[1]) for job in jobs}
     for model in s.models:  # one pass over the frozen prefix per model for every text still to be trained on
         clf = ClassifierConfig(model=model, num_labels=data.num_labels, lora_layers=s.lora_layers)
         todo = [p for job, p in patterns.items() if job[0] == model and not completed_run(p, clf, train_cfgs[model])]
@@ -84,7 +91,8 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
         clf = ClassifierConfig(model=job[0], num_labels=data.num_labels, lora_layers=s.lora_layers)
         summary = run_transfer(patterns[job], clf, train_cfgs[job[0]], progress=progress)
         rows.append({k: v for k, v in summary.items() if k != "epoch_losses"}
-                    | {"final_loss": summary["epoch_losses"][-1], "max_length": lengths[job[0]]})
+                    | {"final_loss": summary["epoch_losses"][-1], "max_length": lengths[job[0]],
+                       "train_balance": s.train_balance})
     return pd.DataFrame(rows)
 
 
@@ -110,11 +118,9 @@ def run_attributions(s: TransferSettings, runs: pd.DataFrame, device: str | None
     if chosen.empty:
         raise ValueError(f"no crosslingual run of {s.attribution_model} with seed {s.attribution_seed} to explain")
     data = load_bilingual(s.dataset)
-    n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
     frames = []
     for run in tqdm(chosen.itertuples(), total=len(chosen), desc="attributions", disable=not progress):
-        pat = make_pattern(data, run.pattern, s.patterns[run.pattern], run.seed, run.condition, n_source=n_source,
-                           n_test=s.n_test)
+        pat = grid_pattern(s, data, run.pattern, run.seed, run.condition)
         texts = stratified_sample(pat.test, min(s.attribution_texts, len(pat.test)), s.attribution_seed)
         cfg = {"adapter_dir": run.adapter_dir, "text_ids": texts["id"].tolist(), "n_samples": s.attribution_samples,
                "max_length": int(run.max_length), "seed": s.attribution_seed}
