@@ -130,9 +130,10 @@ class TransferSettings(Stage):
     n_test: int | None = 512
     epochs: int = 10
     batch_size: int = 16
-    max_length: int = 128
+    max_length: int | None = None  # a cap on input tokens; None: fitted per model to the data's longest text
     lora_layers: int | None = None  # LoRA on the top k layers only (None: all layers)
     lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
+    train_balance: str = "balanced"  # training rows 1:1 by label as Paper B; "natural": the corpus's label rates
     attribution_model: str | None = _paper_models("B5")[0]
     attribution_texts: int = 64
     attribution_samples: int = 64
@@ -209,9 +210,9 @@ PROFILES: dict[str, Study] = {
             models=EMBEDDED, max_new_tokens=256, batch_size=164, cltr_pairs=(),
             # The measured failure of an instruct model in completion mode (0/40 as 0/20; 20 save ~1.6 min).
             extra_runs=(ExtraRun(SMOLLM2, "completion", limit=20),)),
-        # Paper B's epochs, conditions, patterns and seeds; fewer rows, shorter inputs, LoRA on the top layer only
-        # over cached lower-layer states (notebook 04: about 7 min on 2 cores).
-        transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, max_length=64, lora_layers=1,
+        # Paper B's epochs, conditions, patterns and seeds; fewer rows, LoRA on the top layer only over cached
+        # lower-layer states (a probe; whole texts, lengths fitted per model).
+        transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, lora_layers=1,
                                   attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
         # Both tasks, both models, all three corpora before and after tuning, sized so that notebooks 05 and 06
         # take about 9 and 6 min on 2 Zen-3 cores (32 test items, 40 pairs per corpus).

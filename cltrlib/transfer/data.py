@@ -8,9 +8,13 @@ item or its translation is in training" is a set check on ids (``check_no_leakag
 
 A pattern is built by ``make_pattern``: a fixed source subset (same for every seed, so
 results differ across seeds only by the target examples and the training order, as
-in the paper) plus ``n_target`` target examples stratified by label and chosen by the
-seed. ``condition="monolingual"`` keeps only the target examples (the paper's
-Japanese-only models).
+in the paper) plus ``n_target`` target examples chosen by the seed. Both are sampled
+1:1 by label by default, as Paper B samples its training sets (``balance="natural"``
+keeps the corpus's label rates, stratified). The target examples never share an id
+with the source rows: SIB-200 rows are translations of each other across languages,
+and Paper B's Japanese examples were independent headlines, not translations of
+English rows already in training. ``condition="monolingual"`` keeps only the target
+examples (the paper's Japanese-only models).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cltrlib.data.multilingual import load_pawsx, load_sib200, sib200_labels
 
 PAWSX_SEP = " ||| "
 CONDITIONS = ("crosslingual", "monolingual")
+BALANCES = ("balanced", "natural")
 
 
 @dataclass
@@ -201,20 +206,65 @@ def stratified_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
+def balanced_sample(df: pd.DataFrame, n: int, seed: int, labels: list[int] | None = None) -> pd.DataFrame:
+    """``n`` rows with the same number of each label (``n // n_labels`` each; fewer when a label has fewer rows,
+    every label then cut to the rarest one's count), chosen by ``seed``: Paper B's 1:1 training sets.
+    ``labels``: every label of the task (default: those in ``df``); one missing from ``df`` gives no rows."""
+    labels = sorted(df["label"].unique()) if labels is None else list(labels)
+    if n <= 0 or not labels:
+        return df.iloc[:0]
+    counts = df["label"].value_counts()
+    per = min(n // len(labels), *(int(counts.get(lab, 0)) for lab in labels))
+    parts = [df[df["label"] == lab].sample(n=per, random_state=seed) for lab in labels]
+    return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def _sample(df: pd.DataFrame, n: int, seed: int, balance: str, num_labels: int) -> pd.DataFrame:
+    if balance == "balanced":
+        return balanced_sample(df, n, seed, labels=list(range(num_labels)))
+    return stratified_sample(df, n, seed)
+
+
+def target_reserve_ids(data: BilingualData, per_label: int, data_seed: int = 0) -> set[int]:
+    """Ids held back for the target-language examples: ``per_label`` target training rows of each label (fewer
+    if a label has fewer), chosen by ``data_seed``. The source subset is drawn from the other ids, so even a
+    source side that wants every row leaves the few-shot draws independent rows to choose from."""
+    if per_label <= 0:
+        return set()
+    parts = [g.sample(n=min(per_label, len(g)), random_state=data_seed)["id"]
+             for _, g in data.target_train.groupby("label")]
+    return set(pd.concat(parts).astype(int))
+
+
 def make_pattern(data: BilingualData, pattern: str, n_target: int, seed: int, condition: str = "crosslingual",
-                 n_source: int | None = None, n_test: int | None = None, data_seed: int = 0) -> Pattern:
+                 n_source: int | None = None, n_test: int | None = None, data_seed: int = 0,
+                 balance: str = "balanced", target_reserve: int = 0) -> Pattern:
     """Training rows (source subset + ``n_target`` target rows) and the target test rows.
 
     The source subset and the test subset depend on ``data_seed`` only (fixed across
     seeds); the target examples depend on ``seed``. ``n_test`` caps the test set,
-    keeping label balance for binary tasks.
+    keeping label balance for binary tasks. ``balance``: ``balanced`` samples source
+    and target rows 1:1 by label (Paper B), ``natural`` keeps the corpus's label rates.
+    Target rows come only from ids the source subset does not use (nor the test set,
+    ``check_no_leakage``); ``target_reserve`` ids per label (``target_reserve_ids``) are
+    kept from the source side first, so grids pass the same value for every pattern to
+    keep one source subset across patterns.
     """
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {CONDITIONS}, not {condition!r}")
+    if balance not in BALANCES:
+        raise ValueError(f"balance must be one of {BALANCES}, not {balance!r}")
     if condition == "monolingual" and n_target == 0:
         raise ValueError("the monolingual condition needs target examples (n_target > 0)")
-    source = data.source_train if n_source is None else stratified_sample(data.source_train, n_source, data_seed)
-    target = stratified_sample(data.target_train, n_target, seed)
+    reserved = target_reserve_ids(data, target_reserve, data_seed)
+    candidates = data.source_train[~data.source_train["id"].isin(reserved)]
+    source = candidates if n_source is None and balance == "natural" else _sample(
+        candidates, len(candidates) if n_source is None else n_source, data_seed, balance, data.num_labels)
+    pool = data.target_train[~data.target_train["id"].isin(set(source["id"]))]
+    target = _sample(pool, n_target, seed, balance, data.num_labels)
+    if len(target) < n_target:
+        raise ValueError(f"{data.name}: only {len(target)} of {n_target} {balance} target rows left with ids the "
+                         f"source side does not use; raise target_reserve or lower n_source")
     parts = [target] if condition == "monolingual" else [source, target]
     train = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     test = data.target_test

@@ -7,7 +7,7 @@ import pandas as pd
 
 from cltrlib.progress import tqdm
 from cltrlib.study import TransferSettings
-from cltrlib.transfer.data import load_bilingual, make_pattern
+from cltrlib.transfer.data import BilingualData, Pattern, load_bilingual, make_pattern
 from cltrlib.transfer.modeling import ClassifierConfig
 from cltrlib.transfer.train import TrainConfig, completed_run, prefill_prefix_cache, run_transfer
 
@@ -20,14 +20,57 @@ def conditions_for(model: str, conditions: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in conditions if get_spec(model).en or c == "monolingual")
 
 
+def texts_by_language(data: BilingualData) -> dict[str, list[str]]:
+    """Every text of the data set (training and test, both languages) grouped by language: what lengths are fitted
+    to, so no test or training text of any language is cut."""
+    out: dict[str, list[str]] = {}
+    for df in (data.source_train, data.target_train, data.target_test):
+        for lang, g in df.groupby("lang", sort=False):
+            out.setdefault(str(lang), []).extend(g["text"].tolist())
+    return out
+
+
+def fitted_max_length(model: str, data: BilingualData, cap: int | None = None) -> tuple[int, pd.DataFrame]:
+    """(max_length, truncation report) for one model: the longest text of any language in its tokens
+    (``lengths.fit_max_length``), bounded by ``cap``; the report gives each language's share truncated."""
+    from cltrlib.lengths import fit_max_length, truncation_report
+    from cltrlib.models import load_tokenizer
+
+    tok = load_tokenizer(model, padding_side="right")
+    texts = texts_by_language(data)
+    n = fit_max_length(tok, texts, cap=cap)
+    report = truncation_report(tok, texts, n)
+    return n, report.assign(model=model, dataset=data.name, cap="none" if cap is None else str(cap))[
+        ["model", "dataset", *report.columns, "cap"]]
+
+
+def length_table(s: TransferSettings) -> pd.DataFrame:
+    """The truncation table of the grid: per model and language, token lengths, the length used, share truncated."""
+    data = load_bilingual(s.dataset)
+    return pd.concat([fitted_max_length(m, data, s.max_length)[1] for m in s.models], ignore_index=True)
+
+
+def grid_pattern(s: TransferSettings, data: BilingualData, pattern: str, seed: int, condition: str) -> Pattern:
+    """One pattern of the grid: training rows sampled as ``s.train_balance`` says, the target rows from ids the
+    source side does not use, the same source subset for every pattern (``target_reserve`` = the largest pattern's
+    size per label, whatever pattern this is)."""
+    n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
+    return make_pattern(data, pattern, s.patterns[pattern], seed, condition, n_source=n_source, n_test=s.n_test,
+                        balance=s.train_balance, target_reserve=max(s.patterns.values(), default=0))
+
+
 def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run (or read) every run of the grid; one row per run with its metrics and timings."""
+    """Run (or read) every run of the grid; one row per run with its metrics and timings.
+
+    Each model reads whole texts: its input length is fitted to the data (``fitted_max_length``; ``s.max_length``
+    is only a cap), so no language is truncated more than another."""
     from cltrlib.models import default_device
 
     device = device or default_device()
     data = load_bilingual(s.dataset)
-    n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
-    train_cfg = TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=s.max_length, device=device)
+    lengths = {m: fitted_max_length(m, data, s.max_length)[0] for m in s.models}
+    train_cfgs = {m: TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=lengths[m],
+                                 device=device) for m in s.models}
     jobs = []
     for model in s.models:
         for condition in conditions_for(model, s.conditions):
@@ -36,20 +79,20 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
                     continue
                 for seed in s.seeds:
                     jobs.append((model, condition, pattern, n_target, seed))
-    patterns = {job: make_pattern(data, job[2], job[3], job[4], job[1], n_source=n_source, n_test=s.n_test)
-                for job in jobs}
+    patterns = {job: grid_pattern(s, data, job[2], job[4], job[1]) for job in jobs}
     for model in s.models:  # one pass over the frozen prefix per model for every text still to be trained on
         clf = ClassifierConfig(model=model, num_labels=data.num_labels, lora_layers=s.lora_layers)
-        todo = [p for job, p in patterns.items() if job[0] == model and not completed_run(p, clf, train_cfg)]
+        todo = [p for job, p in patterns.items() if job[0] == model and not completed_run(p, clf, train_cfgs[model])]
         if todo:
             texts = [t for p in todo for t in (*p.train["text"], *p.test["text"])]
-            prefill_prefix_cache(clf, texts, train_cfg, progress)
+            prefill_prefix_cache(clf, texts, train_cfgs[model], progress)
     rows = []
     for job in tqdm(jobs, desc="transfer runs", disable=not progress):
         clf = ClassifierConfig(model=job[0], num_labels=data.num_labels, lora_layers=s.lora_layers)
-        summary = run_transfer(patterns[job], clf, train_cfg, progress=progress)
+        summary = run_transfer(patterns[job], clf, train_cfgs[job[0]], progress=progress)
         rows.append({k: v for k, v in summary.items() if k != "epoch_losses"}
-                    | {"final_loss": summary["epoch_losses"][-1]})
+                    | {"final_loss": summary["epoch_losses"][-1], "max_length": lengths[job[0]],
+                       "train_balance": s.train_balance})
     return pd.DataFrame(rows)
 
 
@@ -75,14 +118,12 @@ def run_attributions(s: TransferSettings, runs: pd.DataFrame, device: str | None
     if chosen.empty:
         raise ValueError(f"no crosslingual run of {s.attribution_model} with seed {s.attribution_seed} to explain")
     data = load_bilingual(s.dataset)
-    n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
     frames = []
     for run in tqdm(chosen.itertuples(), total=len(chosen), desc="attributions", disable=not progress):
-        pat = make_pattern(data, run.pattern, s.patterns[run.pattern], run.seed, run.condition, n_source=n_source,
-                           n_test=s.n_test)
+        pat = grid_pattern(s, data, run.pattern, run.seed, run.condition)
         texts = stratified_sample(pat.test, min(s.attribution_texts, len(pat.test)), s.attribution_seed)
         cfg = {"adapter_dir": run.adapter_dir, "text_ids": texts["id"].tolist(), "n_samples": s.attribution_samples,
-               "max_length": s.max_length, "seed": s.attribution_seed}
+               "max_length": int(run.max_length), "seed": s.attribution_seed}
         store = RunStore("transfer_attribution", cfg, label=f"{run.model}-{run.pattern}-s{run.seed}")
         if not store.is_complete():
             model, tok, meta = load_classifier(run.adapter_dir, device=device)
@@ -92,7 +133,7 @@ def run_attributions(s: TransferSettings, runs: pd.DataFrame, device: str | None
                     continue
                 target = 1 if len(meta["label_names"]) == 2 else int(row.label)
                 w = lime_tokens(model, tok, row.text, target, n_samples=s.attribution_samples,
-                                max_length=s.max_length, seed=s.attribution_seed, device=device)
+                                max_length=int(run.max_length), seed=s.attribution_seed, device=device)
                 store.append({"text_id": int(row.id), "position": int(p), "token": t, "weight": float(v)}
                              for p, t, v in zip(w["position"], w["token"], w["weight"], strict=True))
                 if w.empty:  # keep a marker so an empty text is not recomputed

@@ -34,9 +34,14 @@ PAPER_B: dict[str, dict[str, list[float | None]]] = {
 }
 
 
+SETTING_KEYS = ("train_balance",)  # run columns that tell runs of one (model, condition, pattern) apart
+
+
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean (std) over seeds of every metric, long format, patterns in paper order."""
-    out = summarize_over_seeds(runs)
+    """Mean (std) over seeds of every metric, long format, patterns in paper order; the training balance (and any
+    other ``SETTING_KEYS`` column the runs carry) is a key, so the tables say which one each row used."""
+    keys = ["model", "dataset", "condition", "pattern", *[k for k in SETTING_KEYS if k in runs]]
+    out = summarize_over_seeds(runs, keys=keys)
     order = {p: i for i, p in enumerate(PATTERN_ORDER)}
     out["_o"] = out["pattern"].map(lambda p: order.get(p, len(order)))
     return out.sort_values(["metric", "model", "condition", "_o"]).drop(columns="_o").reset_index(drop=True)
@@ -48,10 +53,13 @@ def paper_layout(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
         set(summary["pattern"]) - set(PATTERN_ORDER))
     rows = []
     sub = summary[summary["metric"] == metric]
-    for (model, dataset, condition), g in sub.groupby(["model", "dataset", "condition"], sort=False):
+    keys = ["model", "dataset", "condition", *[k for k in SETTING_KEYS if k in sub]]
+    for key, g in sub.groupby(keys, sort=False):
+        r0 = dict(zip(keys, key, strict=True))
         cells = {r.pattern: f"{r.mean:.3f} ({r.std:.3f})" for r in g.itertuples()}
-        rows.append({"source": f"ours ({dataset}, n_seeds={int(g['n_seeds'].max())})", "model": model,
-                     "condition": condition, **{p: cells.get(p, "-") for p in patterns}})
+        balance = f", training {r0['train_balance']}" if "train_balance" in r0 else ""
+        rows.append({"source": f"ours ({r0['dataset']}, n_seeds={int(g['n_seeds'].max())}{balance})",
+                     "model": r0["model"], "condition": r0["condition"], **{p: cells.get(p, "-") for p in patterns}})
     for model, values in PAPER_B.get(metric, {}).items():
         cells = dict(zip(PATTERN_ORDER, values, strict=True))
         rows.append({"source": "Paper B (ESG headlines)", "model": model, "condition": "crosslingual",
@@ -69,6 +77,14 @@ def write_transfer_tables(summary: pd.DataFrame, out_dir=None) -> dict[str, str]
         paths[metric] = str(write_table(long, f"transfer_{metric}", out_dir=out_dir,
                                         markdown=paper_layout(summary, metric)))
     return paths
+
+
+def write_length_table(lengths: pd.DataFrame, out_dir=None) -> str:
+    """``transfer_lengths``: per model and language, token lengths, the input length used and the share truncated
+    (``experiment.length_table``), the table printed beside Tables 3 and 4."""
+    from cltrlib.tables import write_table
+
+    return str(write_table(lengths, "transfer_lengths", out_dir=out_dir, float_format="%.3g"))
 
 
 def attribution_table(per_token: pd.DataFrame, top: int = 10) -> pd.DataFrame:

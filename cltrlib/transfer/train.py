@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 10
     lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
     batch_size: int = 16
-    max_length: int = 128
+    max_length: int = 128  # run_grid passes the length fitted to the data (cltrlib.lengths), not this default
     weight_decay: float = 0.0
     eval_batch_size: int = 32
     device: str = "cpu"
@@ -75,12 +75,13 @@ def _logits(model, ids: torch.Tensor, mask: torch.Tensor, cache: PrefixCache | N
 @torch.no_grad()
 def predict_proba(model, tok, texts: list[str], max_length: int, batch_size: int = 32, cache: PrefixCache | None = None,
                   device: str = "cpu") -> np.ndarray:
-    """Class probabilities (n, num_labels) for texts; batches sorted by length to waste less on padding."""
+    """Class probabilities (n, num_labels) for texts; batches of similar token length (``lengths``), so a batch pads
+    to its own longest text, not the data's (the fitted length is the data's longest)."""
+    from cltrlib.lengths import length_sorted_batches, token_lengths
+
     model.eval()
-    order = np.argsort([len(t) for t in texts])
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in length_sorted_batches(token_lengths(tok, texts).tolist(), batch_size):
         ids, mask = _tokenize(tok, [texts[i] for i in idx], max_length)
         ids, mask = ids.to(device), mask.to(device)
         logits = _logits(model, ids, mask, cache)
@@ -126,6 +127,7 @@ def prefill_prefix_cache(clf: ClassifierConfig, texts: list[str], train_cfg: Tra
     Runs fill the cache lazily anyway; doing it up front with similar lengths per batch
     wastes far less compute on padding (Japanese and English rows differ ~3x in tokens).
     """
+    from cltrlib.lengths import length_sorted_batches, token_lengths
     from cltrlib.models import model_revision
 
     if clf.lora_layers is None:
@@ -138,10 +140,10 @@ def prefill_prefix_cache(clf: ClassifierConfig, texts: list[str], train_cfg: Tra
     cache = PrefixCache(model, n_frozen)
     cache.store = _PREFIX_STORES.setdefault(key, {})
     model.eval()
-    unique = sorted(set(texts), key=lambda t: len(tok(t, truncation=True, max_length=train_cfg.max_length)["input_ids"]))
-    for start in tqdm(range(0, len(unique), train_cfg.eval_batch_size), desc=f"prefix cache {clf.model}",
-                      disable=not progress, leave=False):
-        ids, mask = _tokenize(tok, unique[start : start + train_cfg.eval_batch_size], train_cfg.max_length)
+    unique = sorted(set(texts))
+    batches = length_sorted_batches(token_lengths(tok, unique).tolist(), train_cfg.eval_batch_size)
+    for idx in tqdm(batches, desc=f"prefix cache {clf.model}", disable=not progress, leave=False):
+        ids, mask = _tokenize(tok, [unique[i] for i in idx], train_cfg.max_length)
         cache.fill([(ids.to(train_cfg.device), mask.to(train_cfg.device))])
 
 
