@@ -151,13 +151,18 @@ class EmbeddingSettings(Stage):
     epochs: float = 6.0
     lr: float = 2e-5
     batch_size: int = 16
-    prompt_max_length: int = 512
+    # Token lengths: None = fitted from the data per model over every language (cltrlib.lengths.fit_max_length:
+    # nothing truncated in any language, so en-X comparisons see whole translations); an int forces that length.
+    # The caps bound a fitted length (memory); a binding cap truncates the languages with the most tokens first.
+    prompt_max_length: int | None = None
+    prompt_length_cap: int | None = None
     n_test: int | None = None  # test items per language per task (None: all)
     similarity_corpora: tuple[str, ...] = ("pawsx", "pud", "sib200")
     after_corpora: tuple[str, ...] = ("pawsx", "pud", "sib200")  # corpora also embedded with the tuned adapter
     after_task: str = "pawsx"  # which adapter gives the "after fine-tuning" embeddings
     n_pairs: dict[str, int | None] = field(default_factory=dict)  # pairs per corpus (missing: all)
-    embed_max_length: int = 256
+    embed_max_length: int | None = None
+    embed_length_cap: int | None = None
     embed_batch_size: int = 32
     seed: int = 0
     device: str | None = None
@@ -214,11 +219,11 @@ PROFILES: dict[str, Study] = {
         # lower-layer states (a probe; whole texts, lengths fitted per model).
         transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, lora_layers=1,
                                   attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
-        # Both tasks, both models, all three corpora before and after tuning, sized so that notebooks 05 and 06
-        # take about 9 and 6 min on 2 Zen-3 cores (32 test items, 40 pairs per corpus).
+        # Both tasks, both models, all three corpora before and after tuning, sized for 2 CPU cores (32 test items,
+        # 40 pairs per corpus). Lengths are fitted from the data (no language truncated); length-sorted batches keep
+        # the cost of the long Japanese/Chinese sentences to their own batches.
         embeddings=EmbeddingSettings(models=EMBEDDED, after_task="sib200", n_train=64, epochs=1.0, lr=3e-3,
-                                     batch_size=8, prompt_max_length=256, n_test=32,
-                                     n_pairs={"pawsx": 40, "pud": 40, "sib200": 40}, embed_max_length=48,
+                                     batch_size=8, n_test=32, n_pairs={"pawsx": 40, "pud": 40, "sib200": 40},
                                      embed_batch_size=16),
         explorer=ExplorerSettings(max_new_tokens=320, n_baseline=48, lime_samples=64, prefer_model=GEMMA3),
     ),

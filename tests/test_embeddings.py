@@ -247,3 +247,145 @@ def test_tuning_lowers_label_loss_and_is_stored(tiny_model_dir, tmp_path, monkey
     acc = accuracy_by_lang(pred)
     assert list(acc.lang) == ["en", "ja"] and list(acc.n) == [3, 3]
     assert set(pred.pred) <= {0, 1}
+
+
+def test_local_lengths_truncate_no_language_more_than_another():
+    """Issue 17 item 1: on ``local``'s own data every language keeps every token (embeddings and prompts)."""
+    from cltrlib.embeddings import pipeline
+    from cltrlib.study import PROFILES
+
+    p = PROFILES["local"].embeddings
+    assert p.embed_max_length is None and p.prompt_max_length is None  # fitted from the data
+    emb = pipeline.embedding_truncation(p.override(models=p.models[:1]))
+    gen = pipeline.generalization_truncation(p.override(models=p.models[:1]))
+    for table, by in ((emb, ["model", "corpus"]), (gen, ["model", "task", "stage"])):
+        assert set(table.language) >= ({"en"} if "stage" in table else {"en", "fr", "de", "es", "zh", "ja"})
+        for _, g in table.groupby(by):
+            assert g.truncated_share.max() == g.truncated_share.min() == 0.0, g
+            assert (g.max_length == g.max_tokens.max()).all()  # the longest text of any language sets the length
+    # the old fixed 48-token cap cut Japanese far more than English: the test above would have caught it
+    ja, en = (emb[(emb.corpus == "pawsx") & (emb.language == x)].max_tokens.iloc[0] for x in ("ja", "en"))
+    assert ja > 48 and ja > 2 * en
+
+
+def test_a_length_cap_binds_and_the_report_shows_who_is_cut():
+    from cltrlib.embeddings import pipeline
+    from cltrlib.study import PROFILES
+
+    p = PROFILES["local"].embeddings
+    p = p.override(models=p.models[:1], similarity_corpora=("pawsx",), embed_length_cap=48)
+    rep = pipeline.embedding_truncation(p).set_index("language")
+    assert (rep.max_length == 48).all()
+    assert rep.loc["ja", "truncated_share"] > rep.loc["en", "truncated_share"]
+
+
+def test_majority_baseline_and_exact_intervals_on_known_counts():
+    """Issue 17 item 6: the constant answer's accuracy, and Clopper-Pearson intervals for zero-shot accuracies."""
+    import pandas as pd
+
+    from cltrlib.embeddings.zeroshot import accuracy_by_lang, majority_baseline
+
+    b = majority_baseline("sib200", [0, 3, 3, 1, 3, 2, 3, 5])  # label 3 is 4 of 8
+    assert b["accuracy"] == 0.5 and b["correct"] == 4 and b["n"] == 8
+    assert b["label"] == label_words("sib200")[3] and b["uniform_chance"] == pytest.approx(1 / 7)
+    assert b["ci_low"] == pytest.approx(0.1570, abs=1e-4) and b["ci_high"] == pytest.approx(0.8430, abs=1e-4)
+    pred = pd.DataFrame({"model": "m", "adapter": "base", "task": "pawsx", "lang": ["en"] * 20 + ["ja"] * 20,
+                         "correct": [False] * 20 + [True] * 5 + [False] * 15})
+    acc = accuracy_by_lang(pred).set_index("lang")
+    assert acc.loc["en", "correct"] == 0 and acc.loc["en", "ci_low"] == 0.0
+    assert acc.loc["en", "ci_high"] == pytest.approx(0.168, abs=1e-3)  # exact, not the bootstrap's [0, 0]
+    assert acc.loc["ja", "accuracy"] == 0.25 and acc.loc["ja", "ci_low"] < 0.25 < acc.loc["ja", "ci_high"]
+
+
+def test_sib200_majority_baseline_is_above_uniform_chance_on_the_local_items():
+    from cltrlib.embeddings import pipeline
+    from cltrlib.study import PROFILES
+
+    base = pipeline.majority_baselines(PROFILES["local"].embeddings).set_index("task")
+    assert base.loc["sib200", "accuracy"] > 1 / 7  # the old chance line was below a constant answer
+    assert base.loc["sib200", "n"] == PROFILES["local"].embeddings.n_test
+
+
+def _anisotropic_pairs(n: int = 6, offset: float = 100.0):
+    """en_i = offset * c + u_i and x_i = offset * c' + u_i (u_i one-hot): every raw cosine is ~1, so raw P and R
+    look alike; centring removes c and c' and leaves the one-hot structure with known cosines."""
+    hidden = n + 2
+    u = np.eye(n, hidden)
+    c, c2 = np.zeros(hidden), np.zeros(hidden)
+    c[n], c2[n + 1] = 1.0, 0.1
+    c2 += c  # the two languages' offsets differ but share a direction
+    en = offset * c + u
+    x = offset * c2 + u
+    return en[:, None, :], x[:, None, :]  # [n, 1 layer, hidden]
+
+
+def test_centring_reveals_alignment_that_anisotropy_hides():
+    """Issue 17 item 7: known answers on constructed vectors (parallel centred cosine 1, random -1/(n-1))."""
+    from cltrlib.embeddings.alignment import centre, pair_measures
+
+    n = 6
+    en, x = _anisotropic_pairs(n)
+    perm = derangement(n, np.random.default_rng(0))
+    m = pair_measures(en, x, perm)
+    raw_gap = m["raw_parallel"].mean() - m["raw_random"].mean()
+    assert m["raw_random"].min() > 0.99 and 0 < raw_gap < 1e-3  # anisotropy: P and R both ~1
+    assert np.allclose(centre(en).mean(axis=0), 0)
+    assert np.allclose(m["centred_parallel"], 1.0)
+    assert np.allclose(m["centred_random"], -1 / (n - 1))
+    assert m["hits_en2x"].all() and m["hits_x2en"].all()
+
+
+def test_retrieval_counts_misses_and_ties_in_both_directions():
+    from cltrlib.embeddings.alignment import retrieval_hits
+
+    en, x = _anisotropic_pairs(5)
+    swapped = x.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # items 0 and 1 now sit next to each other's translation
+    a2b, b2a = retrieval_hits(en, swapped)
+    assert a2b[:, 0].tolist() == [False, False, True, True, True]
+    assert b2a[:, 0].tolist() == [False, False, True, True, True]
+    one_way = np.concatenate([x, x[:1]])  # a 6th candidate identical to x_0: en_0 ties, so it is a miss
+    a2b, _ = retrieval_hits(np.concatenate([en, en[1:2] * 0 + 7.0]), one_way)
+    assert not a2b[0, 0] and a2b[1:5, 0].all()
+    const = np.ones((4, 1, 3))
+    assert not retrieval_hits(const, const)[0].any()  # all candidates tie: no hit, not a perfect score
+
+
+def test_alignment_table_intervals_are_paired_and_retrieval_chance_is_one_over_n():
+    from cltrlib.embeddings.alignment import alignment_table, bootstrap_means
+    from cltrlib.embeddings.pairs import PairSet
+
+    rng = np.random.default_rng(1)
+    p = rng.normal(size=(30, 2))
+    ci = bootstrap_means({"P": p, "R": p - 0.25, "gap": p - (p - 0.25)})
+    assert np.allclose(ci["gap"][0], 0.25) and np.allclose(ci["gap"][1], 0.25)  # paired: a constant gap is exact
+    assert (ci["P"][0] < p.mean(0)).all() and (p.mean(0) < ci["P"][1]).all()
+    n = 6
+    en, x = _anisotropic_pairs(n)
+    emb = {("en", "mean"): en, ("ja", "mean"): x}
+    pairs = PairSet("toy", tuple(map(str, range(n))), {}, derangement(n, np.random.default_rng(0)), 0)
+    t = alignment_table("m", "base", "toy", pairs, emb, ("mean",), langs=("ja",), n_boot=200).set_index("measure")
+    assert t.loc["retrieval_p1", "parallel"] == 1.0 and t.loc["retrieval_p1", "random"] == pytest.approx(1 / n)
+    assert t.loc["retrieval_p1", "p1_en2x_low"] == pytest.approx(0.5407, abs=1e-3)  # Clopper-Pearson 6/6
+    assert t.loc["centred_cosine", "gap"] == pytest.approx(1 + 1 / (n - 1))
+    assert t.loc["raw_cosine", "gap"] < 1e-3
+
+
+def test_spearman_table_has_a_row_per_measure():
+    import pandas as pd
+
+    langs = ["fr", "de", "es", "zh", "ja"]
+    sim = pd.DataFrame([{"model": "m", "adapter": "base", "corpus": "pud", "lang_pair": f"en-{x}", "pooling": "mean",
+                         "layer": 3, "pair_type": "parallel", "mean_cosine": 0.99, "n": 8} for x in langs])
+    al = pd.DataFrame([{"model": "m", "adapter": "base", "corpus": "pud", "lang_pair": f"en-{x}", "pooling": "mean",
+                        "layer": 3, "measure": m, "parallel": v, "n": 8}
+                       for m, vals in (("centred_cosine", [0.5, 0.4, 0.45, 0.2, 0.1]),
+                                       ("retrieval_p1", [0.9, 0.8, 0.85, 0.3, 0.4]))
+                       for x, v in zip(langs, vals, strict=True)])
+    acc = pd.DataFrame([{"model": "m", "adapter": "ft", "task": "t", "lang": x, "accuracy": a}
+                        for x, a in zip(langs, [0.7, 0.6, 0.65, 0.4, 0.3], strict=True)])
+    out = spearman_table(acc, sim, al).set_index("measure")
+    assert set(out.index) == {"raw_cosine", "centred_cosine", "retrieval_p1"}
+    assert np.isnan(out.loc["raw_cosine", "spearman_rho"]) and "measure is the same" in out.loc["raw_cosine", "note"]
+    assert out.loc["centred_cosine", "spearman_rho"] == pytest.approx(1.0)
+    assert out.loc["retrieval_p1", "spearman_rho"] == pytest.approx(0.9)

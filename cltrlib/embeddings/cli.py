@@ -25,15 +25,22 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    max_length = args.max_length
+    if max_length is None:  # the longest sentence of any language: no language is truncated more than another
+        from cltrlib.lengths import fit_max_length
+        from cltrlib.models import load_tokenizer
+
+        max_length = fit_max_length(load_tokenizer(args.model), pairs.texts)
     emb = cached_embeddings(args.model, args.corpus, pairs.texts, adapter_key=args.adapter_key,
-                            adapter_dir=args.adapter_dir, poolings=POOLINGS, max_length=args.max_length,
+                            adapter_dir=args.adapter_dir, poolings=POOLINGS, max_length=max_length,
                             batch_size=args.batch_size, device=args.device, progress=not args.quiet)
     table = similarity_table(args.model, args.adapter_key or "base", args.corpus, pairs, emb, POOLINGS)
     if args.out:
         table.to_csv(args.out, index=False)
     last = table[table.layer == table.layer.max()]
     wide = last.pivot_table(index="lang_pair", columns=["pooling", "pair_type"], values="mean_cosine")
-    print(f"layer {int(table.layer.max())} (last), n={len(pairs.ids)} pairs per language pair")
+    print(f"layer {int(table.layer.max())} (last), n={len(pairs.ids)} pairs per language pair, "
+          f"max_length={max_length} tokens")
     print(wide.round(3).to_string())
     return 0
 
@@ -49,7 +56,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--adapter-key", default=None, help="cache name of a LoRA adapter (e.g. its store key)")
     p.add_argument("--adapter-dir", default=None, help="folder with adapter_config.json")
-    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--max-length", type=int, default=None,
+                   help="token cap (default: fitted, the longest sentence of any language; nothing truncated)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None, help="write the long table (all layers) as CSV")

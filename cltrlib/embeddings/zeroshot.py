@@ -14,6 +14,7 @@ import torch
 from cltrlib.embeddings.scoring import encode_prompts, label_token_ids, next_token_logits
 from cltrlib.embeddings.tasks import EVAL_LANGS, PROMPT_VERSION, evaluation_examples, evaluation_ids, label_words
 from cltrlib.lengths import length_sorted_batches
+from cltrlib.metrics import clopper_pearson
 from cltrlib.models import load, model_revision
 from cltrlib.progress import tqdm
 from cltrlib.store import RunStore
@@ -69,7 +70,25 @@ def evaluate_zero_shot(model: str, task: str, n_test: int | None, adapter_key: s
     return out
 
 
-def accuracy_by_lang(pred: pd.DataFrame) -> pd.DataFrame:
-    """model, adapter, task, lang, accuracy, n (from ``evaluate_zero_shot`` output, concatenated)."""
+def accuracy_by_lang(pred: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """model, adapter, task, lang, accuracy, correct, n, ci_low, ci_high (exact Clopper-Pearson interval over the
+    test items; from ``evaluate_zero_shot`` output, concatenated). 32 items make one accuracy's 95% interval about
+    +-0.17 wide: the interval, not the point, says whether two languages differ."""
     g = pred.groupby(["model", "adapter", "task", "lang"], sort=False)["correct"]
-    return g.agg(accuracy="mean", n="size").reset_index()
+    out = g.agg(accuracy="mean", correct="sum", n="size").reset_index()
+    out["correct"] = out["correct"].astype(int)
+    ci = [clopper_pearson(int(c), int(n), alpha) for c, n in zip(out.correct, out.n, strict=True)]
+    out["ci_low"], out["ci_high"] = [c[0] for c in ci], [c[1] for c in ci]
+    return out
+
+
+def majority_baseline(task: str, labels: list[int], alpha: float = 0.05) -> dict:
+    """The accuracy of always answering the most frequent gold label of the evaluated items.
+
+    Why: a constant predictor beats uniform chance whenever classes are unbalanced (SIB-200 test: 0.25 vs 1/7), so a
+    model is only better than trivial if it beats this line; the interval is Clopper-Pearson like the models'."""
+    counts = pd.Series(labels).value_counts()
+    label, hits, n = int(counts.index[0]), int(counts.iloc[0]), len(labels)
+    low, high = clopper_pearson(hits, n, alpha)
+    return {"task": task, "label": label_words(task)[label], "accuracy": hits / n, "correct": hits, "n": n,
+            "ci_low": low, "ci_high": high, "uniform_chance": 1 / len(label_words(task))}
