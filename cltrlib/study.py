@@ -134,6 +134,11 @@ class TransferSettings(Stage):
     lora_layers: int | None = None  # LoRA on the top k layers only (None: all layers)
     lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
     train_balance: str = "balanced"  # training rows 1:1 by label as Paper B; "natural": the corpus's label rates
+    # Runs beside the grid with LoRA on every layer (q, v), for a grid whose lora_layers makes it a probe: these
+    # models, the cross-lingual condition, these patterns and seeds (None: the grid's seeds).
+    full_depth_models: tuple[str, ...] = ()
+    full_depth_patterns: tuple[str, ...] = ("ja0", "ja104")
+    full_depth_seeds: tuple[int, ...] | None = None
     attribution_model: str | None = _paper_models("B5")[0]
     attribution_texts: int = 64
     attribution_samples: int = 64
