@@ -216,7 +216,9 @@ PROFILES: dict[str, Study] = {
             # The measured failure of an instruct model in completion mode (0/40 as 0/20; 20 save ~1.6 min).
             extra_runs=(ExtraRun(SMOLLM2, "completion", limit=20),)),
         # Paper B's epochs, conditions, patterns and seeds; fewer rows, LoRA on the top layer only over cached
-        # lower-layer states (a probe; whole texts, lengths fitted per model).
+        # lower-layer states (a probe; whole texts, lengths fitted per model). No full-depth runs beside it: LoRA on
+        # every layer of SmolLM2 over whole texts took 39 s per batch of 16 (1 core, contended), ~1.5 h per ja104
+        # seed; full_depth_models=(SMOLLM2,) adds them where that CPU time is available.
         transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, lora_layers=1,
                                   attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
         # Both tasks, both models, all three corpora before and after tuning, sized so that notebooks 05 and 06
