@@ -134,6 +134,11 @@ class TransferSettings(Stage):
     lora_layers: int | None = None  # LoRA on the top k layers only (None: all layers)
     lr: float | None = None  # None: 5e-4 for LoRA, 5e-5 for full fine-tuning
     train_balance: str = "balanced"  # training rows 1:1 by label as Paper B; "natural": the corpus's label rates
+    # Runs beside the grid with LoRA on every layer (q, v), for a grid whose lora_layers makes it a probe: these
+    # models, the cross-lingual condition, these patterns and seeds (None: the grid's seeds).
+    full_depth_models: tuple[str, ...] = ()
+    full_depth_patterns: tuple[str, ...] = ("ja0", "ja104")
+    full_depth_seeds: tuple[int, ...] | None = None
     attribution_model: str | None = _paper_models("B5")[0]
     attribution_texts: int = 64
     attribution_samples: int = 64
@@ -216,7 +221,9 @@ PROFILES: dict[str, Study] = {
             # The measured failure of an instruct model in completion mode (0/40 as 0/20; 20 save ~1.6 min).
             extra_runs=(ExtraRun(SMOLLM2, "completion", limit=20),)),
         # Paper B's epochs, conditions, patterns and seeds; fewer rows, LoRA on the top layer only over cached
-        # lower-layer states (a probe; whole texts, lengths fitted per model).
+        # lower-layer states (a probe; whole texts, lengths fitted per model). No full-depth runs beside it: LoRA on
+        # every layer of SmolLM2 over whole texts took 39 s per batch of 16 (1 core, contended), ~1.5 h per ja104
+        # seed; full_depth_models=(SMOLLM2,) adds them where that CPU time is available.
         transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, lora_layers=1,
                                   attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
         # Both tasks, both models, all three corpora before and after tuning, sized for 2 CPU cores (32 test items,

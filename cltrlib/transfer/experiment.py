@@ -59,6 +59,27 @@ def grid_pattern(s: TransferSettings, data: BilingualData, pattern: str, seed: i
                         balance=s.train_balance, target_reserve=max(s.patterns.values(), default=0))
 
 
+def layers_label(method: str, lora_layers: int | None) -> str:
+    """What a run trained, for the tables: ``LoRA top k`` (a probe over frozen lower layers), ``LoRA all`` (Paper
+    B's fine-tuning: q/v on every layer) or ``full`` (every weight: the encoders)."""
+    if method != "lora":
+        return method
+    return "LoRA all" if lora_layers is None else f"LoRA top {lora_layers}"
+
+
+def full_depth_jobs(s: TransferSettings) -> list[tuple]:
+    """The full-depth LoRA runs beside a probe grid (``s.full_depth_*``): cross-lingual only, as job tuples.
+    None when the grid itself already trains every layer."""
+    if s.lora_layers is None:
+        return []
+    seeds = s.seeds if s.full_depth_seeds is None else s.full_depth_seeds
+    unknown = set(s.full_depth_patterns) - set(s.patterns)
+    if s.full_depth_models and unknown:
+        raise ValueError(f"full_depth_patterns {sorted(unknown)} are not among the grid's patterns {list(s.patterns)}")
+    return [(m, "crosslingual", p, s.patterns[p], seed, None)
+            for m in s.full_depth_models for p in s.full_depth_patterns for seed in seeds]
+
+
 def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or read) every run of the grid; one row per run with its metrics and timings.
 
@@ -68,31 +89,33 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
 
     device = device or default_device()
     data = load_bilingual(s.dataset)
-    lengths = {m: fitted_max_length(m, data, s.max_length)[0] for m in s.models}
-    train_cfgs = {m: TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=lengths[m],
-                                 device=device) for m in s.models}
-    jobs = []
+    jobs = []  # (model, condition, pattern, n_target, seed, lora_layers)
     for model in s.models:
         for condition in conditions_for(model, s.conditions):
             for pattern, n_target in s.patterns.items():
                 if condition == "monolingual" and n_target == 0:
                     continue
                 for seed in s.seeds:
-                    jobs.append((model, condition, pattern, n_target, seed))
+                    jobs.append((model, condition, pattern, n_target, seed, s.lora_layers))
+    jobs += full_depth_jobs(s)
+    lengths = {m: fitted_max_length(m, data, s.max_length)[0] for m in dict.fromkeys(j[0] for j in jobs)}
+    train_cfgs = {m: TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=n, device=device)
+                  for m, n in lengths.items()}
     patterns = {job: grid_pattern(s, data, job[2], job[4], job[1]) for job in jobs}
-    for model in s.models:  # one pass over the frozen prefix per model for every text still to be trained on
-        clf = ClassifierConfig(model=model, num_labels=data.num_labels, lora_layers=s.lora_layers)
-        todo = [p for job, p in patterns.items() if job[0] == model and not completed_run(p, clf, train_cfgs[model])]
+    for model, layers in dict.fromkeys((j[0], j[5]) for j in jobs):  # one pass over the frozen prefix per model
+        clf = ClassifierConfig(model=model, num_labels=data.num_labels, lora_layers=layers)
+        todo = [p for job, p in patterns.items() if job[0] == model and job[5] == layers
+                and not completed_run(p, clf, train_cfgs[model])]
         if todo:
             texts = [t for p in todo for t in (*p.train["text"], *p.test["text"])]
             prefill_prefix_cache(clf, texts, train_cfgs[model], progress)
     rows = []
     for job in tqdm(jobs, desc="transfer runs", disable=not progress):
-        clf = ClassifierConfig(model=job[0], num_labels=data.num_labels, lora_layers=s.lora_layers)
+        clf = ClassifierConfig(model=job[0], num_labels=data.num_labels, lora_layers=job[5])
         summary = run_transfer(patterns[job], clf, train_cfgs[job[0]], progress=progress)
         rows.append({k: v for k, v in summary.items() if k != "epoch_losses"}
                     | {"final_loss": summary["epoch_losses"][-1], "max_length": lengths[job[0]],
-                       "train_balance": s.train_balance})
+                       "train_balance": s.train_balance, "layers": layers_label(summary["method"], job[5])})
     return pd.DataFrame(rows)
 
 
@@ -113,8 +136,10 @@ def run_attributions(s: TransferSettings, runs: pd.DataFrame, device: str | None
     device = device or default_device()
     if s.attribution_model is None or s.attribution_texts <= 0:
         return pd.DataFrame(columns=["model", "condition", "pattern", "text_id", "position", "token", "weight"])
+    # the grid's own runs (a probe grid's full-depth runs beside it are not explained)
+    grid_rows = runs["layers"] != "LoRA all" if s.lora_layers is not None and "layers" in runs else True
     chosen = runs[(runs["model"] == s.attribution_model) & (runs["seed"] == s.attribution_seed)
-                  & (runs["condition"] == "crosslingual")]
+                  & (runs["condition"] == "crosslingual") & grid_rows]
     if chosen.empty:
         raise ValueError(f"no crosslingual run of {s.attribution_model} with seed {s.attribution_seed} to explain")
     data = load_bilingual(s.dataset)

@@ -13,9 +13,11 @@ from cltrlib.transfer.attribution import aggregate_attributions
 from cltrlib.transfer.scores import summarize_over_seeds
 
 PATTERN_ORDER = ["ja0", "ja16", "ja104"]
-LEGEND_INSIDE_MAX = 6  # legend entries that fit in a corner of the AUROC panel (the local profile has 5)
+LEGEND_INSIDE_MAX = 6  # legend entries that fit in a corner of the AUROC panel
 
-# Paper B, Tables 3 (F1) and 4 (AUROC), cross-lingual condition; None = not reported ("-").
+# Paper B, Tables 3 (F1) and 4 (AUROC); None = not reported ("-"). The multilingual models trained on English +
+# Japanese rows (our cross-lingual condition); OpenCALM-7B and Japanese BERT are Japanese-only models, trained on the
+# Japanese rows alone in the paper (``PAPER_B_JAPANESE_ONLY``): they sit beside our monolingual rows.
 PAPER_B: dict[str, dict[str, list[float | None]]] = {
     "f1": {
         "ELYZA-japanese-Llama-2-7b-fast-instruct": [0.691, 0.777, 0.857],
@@ -34,7 +36,15 @@ PAPER_B: dict[str, dict[str, list[float | None]]] = {
 }
 
 
-SETTING_KEYS = ("train_balance",)  # run columns that tell runs of one (model, condition, pattern) apart
+SETTING_KEYS = ("train_balance", "layers")  # run columns that tell runs of one (model, condition, pattern) apart
+
+
+PAPER_B_JAPANESE_ONLY = frozenset({"OpenCALM-7B", "bert-base-japanese-v2"})
+
+
+def paper_condition(model: str) -> str:
+    """The condition of ours a Paper B reference row compares with."""
+    return "monolingual" if model in PAPER_B_JAPANESE_ONLY else "crosslingual"
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -42,13 +52,49 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     other ``SETTING_KEYS`` column the runs carry) is a key, so the tables say which one each row used."""
     keys = ["model", "dataset", "condition", "pattern", *[k for k in SETTING_KEYS if k in runs]]
     out = summarize_over_seeds(runs, keys=keys)
+    out = out.merge(item_intervals(runs, keys), on=[*keys, "metric"], how="left")
     order = {p: i for i, p in enumerate(PATTERN_ORDER)}
     out["_o"] = out["pattern"].map(lambda p: order.get(p, len(order)))
     return out.sort_values(["metric", "model", "condition", "_o"]).drop(columns="_o").reset_index(drop=True)
 
 
+def item_intervals(runs: pd.DataFrame, keys: list[str], metrics=("f1", "auroc", "accuracy"), n_boot: int = 1000
+                         ) -> pd.DataFrame:
+    """Per group of runs (``keys``) and metric: n_test and the 95% bootstrap interval over test items of the seed
+    mean (``scores.items_bootstrap_interval``; the seeds share one test set and are resampled jointly). Runs without
+    stored predictions (no ``adapter_dir``) get no interval."""
+    import numpy as np
+
+    from cltrlib.transfer.scores import items_bootstrap_interval
+    from cltrlib.transfer.train import load_run_probs
+
+    rows = []
+    has_dir = runs["adapter_dir"].notna() if "adapter_dir" in runs else pd.Series(False, index=runs.index)
+    for key, g in runs[has_dir].groupby(keys, sort=False):
+        frames = [load_run_probs(r).set_index("id") for r in g.to_dict("records")]
+        ids = frames[0].index
+        if any(not f.index.equals(ids) for f in frames):
+            raise ValueError(f"runs of {key} were tested on different items; their intervals cannot be joined")
+        probs = np.stack([np.array(f["probs"].tolist()) for f in frames], axis=1)
+        labels = frames[0]["label"].to_numpy()
+        for metric in metrics:
+            low, high = items_bootstrap_interval(metric, labels, probs, n_boot=n_boot)
+            rows.append({**dict(zip(keys, key, strict=True)), "metric": metric, "n_test": len(ids),
+                         "test_ci_low": low, "test_ci_high": high})
+    return pd.DataFrame(rows, columns=[*keys, "metric", "n_test", "test_ci_low", "test_ci_high"])
+
+
+def _cell(r) -> str:
+    """``mean (std over seeds) [95% CI over test items]``; the bracket only where predictions were stored."""
+    ci = getattr(r, "test_ci_low", float("nan"))
+    bracket = "" if pd.isna(ci) else f" [{r.test_ci_low:.2f}, {r.test_ci_high:.2f}]"
+    return f"{r.mean:.3f} ({r.std:.3f}){bracket}"
+
+
 def paper_layout(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Paper B Table 3/4 layout: one row per (source, model, condition), one column per pattern."""
+    """Paper B Table 3/4 layout: one row per (source, model, condition), one column per pattern; cells
+    ``mean (std over seeds) [95% CI over test items]``. Paper B's rows follow ours of the same condition (its
+    Japanese-only models beside our monolingual rows)."""
     patterns = [p for p in PATTERN_ORDER if p in set(summary["pattern"])] + sorted(
         set(summary["pattern"]) - set(PATTERN_ORDER))
     rows = []
@@ -56,15 +102,24 @@ def paper_layout(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     keys = ["model", "dataset", "condition", *[k for k in SETTING_KEYS if k in sub]]
     for key, g in sub.groupby(keys, sort=False):
         r0 = dict(zip(keys, key, strict=True))
-        cells = {r.pattern: f"{r.mean:.3f} ({r.std:.3f})" for r in g.itertuples()}
+        cells = {r.pattern: _cell(r) for r in g.itertuples()}
         balance = f", training {r0['train_balance']}" if "train_balance" in r0 else ""
-        rows.append({"source": f"ours ({r0['dataset']}, n_seeds={int(g['n_seeds'].max())}{balance})",
-                     "model": r0["model"], "condition": r0["condition"], **{p: cells.get(p, "-") for p in patterns}})
+        n_test = f", n_test={int(g['n_test'].max())}" if "n_test" in g and g["n_test"].notna().any() else ""
+        rows.append({"source": f"ours ({r0['dataset']}, n_seeds={int(g['n_seeds'].max())}{n_test}{balance})",
+                     "model": r0["model"], "condition": r0["condition"], "layers": r0.get("layers", "-"),
+                     **{p: cells.get(p, "-") for p in patterns}})
     for model, values in PAPER_B.get(metric, {}).items():
         cells = dict(zip(PATTERN_ORDER, values, strict=True))
-        rows.append({"source": "Paper B (ESG headlines)", "model": model, "condition": "crosslingual",
+        rows.append({"source": "Paper B (ESG headlines)", "model": model, "condition": paper_condition(model),
+                     "layers": "LoRA all" if "bert" not in model else "full",
                      **{p: "-" if cells.get(p) is None else f"{cells[p]:.3f}" for p in patterns}})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = {c: i for i, c in enumerate(("crosslingual", "monolingual"))}
+    out["_c"] = out["condition"].map(lambda c: order.get(c, len(order)))
+    out["_p"] = out["source"].str.startswith("Paper B")
+    return out.sort_values(["_c", "_p"], kind="stable").drop(columns=["_c", "_p"]).reset_index(drop=True)
 
 
 def write_transfer_tables(summary: pd.DataFrame, out_dir=None) -> dict[str, str]:
@@ -120,7 +175,8 @@ def write_attribution_table(per_token: pd.DataFrame, top: int = 10, out_dir=None
 
 
 def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int]):
-    """F1 and AUROC vs number of Japanese training examples: ours solid (±std), Japanese-only dotted, Paper B dashed."""
+    """F1 and AUROC vs number of Japanese training examples: ours solid (±std over seeds), Japanese-only training
+    dotted, full-depth LoRA beside a probe grid dash-dot; Paper B grey (dashed; its Japanese-only models dotted)."""
     import matplotlib.pyplot as plt
 
     from cltrlib.plots import legend_beside, setup_style
@@ -130,19 +186,29 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int]):
     for ax, metric, title in zip(axes, ("f1", "auroc"), ("F1", "AUROC"), strict=True):
         sub = summary[summary["metric"] == metric]
         colors = {}
-        for (model, condition), g in sub.groupby(["model", "condition"], sort=False):
+        keys = ["model", "condition", *(["layers"] if "layers" in sub else [])]
+        full_depth = set(sub["layers"]) > {"LoRA all"} if "layers" in sub else False  # a probe grid + full depth
+        for key, g in sub.groupby(keys, sort=False):
+            model, condition = key[0], key[1]
+            deep = full_depth and key[2] == "LoRA all"
             g = g.assign(n=g["pattern"].map(patterns)).sort_values("n")
             mono = condition == "monolingual"  # Japanese rows only: same colour, dotted, open markers
-            bars = ax.errorbar(g["n"], g["mean"], yerr=g["std"], marker="o", capsize=3, lw=1.2 if mono else 2,
-                               ls=":" if mono else "-", mfc="white" if mono else None, color=colors.get(model),
-                               label=f"{model} (ours{', 日本語のみ' if mono else ''})")
+            ls, marker = (":" if mono else "-"), "o"
+            if deep:  # LoRA on every layer beside the top-layer probe: same colour, dash-dot, squares
+                ls, marker = "-.", "s"
+            tag = ", 日本語のみ" if mono else (", LoRA all layers" if deep else "")
+            bars = ax.errorbar(g["n"], g["mean"], yerr=g["std"], marker=marker, capsize=3,
+                               lw=1.2 if mono else 2, ls=ls, mfc="white" if mono or deep else None,
+                               color=colors.get(model), label=f"{model} (ours{tag})")
             colors.setdefault(model, bars.lines[0].get_color())
-        for values in PAPER_B[metric].values():
+        for model, values in PAPER_B[metric].items():
             xs = [patterns.get(p) for p in PATTERN_ORDER]
             pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None and x is not None]
             if pts:
-                ax.plot(*zip(*pts, strict=True), ls="--", lw=1, alpha=0.55, color="grey")
+                ax.plot(*zip(*pts, strict=True), ls=":" if model in PAPER_B_JAPANESE_ONLY else "--", lw=1,
+                        alpha=0.55, color="grey")
         ax.plot([], [], ls="--", color="grey", label="Paper B models (ESG data)")
+        ax.plot([], [], ls=":", color="grey", label="Paper B, Japanese-only models")
         ax.set_title(f"{title}（英語＋日本語 n 件で学習、日本語でテスト）")
         ax.set_xlabel("日本語の学習例の数 n")
         ax.set_xticks(sorted(set(patterns.values())))
@@ -178,28 +244,54 @@ def plot_attributions(table: pd.DataFrame):
     return fig
 
 
+def _layer_keys(summary: pd.DataFrame) -> list[str]:
+    return ["layers"] if "layers" in summary else []
+
+
 def zero_shot_boundary(summary: pd.DataFrame) -> pd.DataFrame:
-    """Paper B's finding in numbers: per model, ja0 (no Japanese training rows) F1, AUROC and AUROC − F1.
+    """Paper B's finding in numbers: per model (and what it trained), ja0 (no Japanese training rows) F1, AUROC and
+    AUROC − F1.
 
     A large positive gap means the classifier ranks Japanese texts well but puts its decision boundary in the wrong
     place; empty when the grid has no ja0 pattern.
     """
+    index = ["model", *_layer_keys(summary)]
     cross = summary[(summary["condition"] == "crosslingual") & (summary["pattern"] == "ja0")]
-    wide = cross.pivot_table(index="model", columns="metric", values="mean")
+    wide = cross.pivot_table(index=index, columns="metric", values="mean")
     if wide.empty:
-        return pd.DataFrame(columns=["model", "f1", "auroc", "auroc_minus_f1"])
+        return pd.DataFrame(columns=[*index, "f1", "auroc", "auroc_minus_f1"])
     return wide.assign(auroc_minus_f1=wide["auroc"] - wide["f1"]).reset_index()[
-        ["model", "f1", "auroc", "auroc_minus_f1"]]
+        [*index, "f1", "auroc", "auroc_minus_f1"]]
 
 
 def english_rows_added(summary: pd.DataFrame) -> pd.DataFrame:
     """What the English training rows add over Japanese-only training, per model and pattern: cross-lingual minus
-    monolingual mean F1 and AUROC (rows only where both conditions ran)."""
-    both = summary.pivot_table(index=["model", "pattern"], columns=["condition", "metric"], values="mean")
+    monolingual mean F1 and AUROC (rows only where both conditions ran with the same layers trained)."""
+    index = ["model", *_layer_keys(summary), "pattern"]
+    both = summary.pivot_table(index=index, columns=["condition", "metric"], values="mean")
     if ("monolingual", "auroc") not in both.columns:
-        return pd.DataFrame(columns=["model", "pattern", "f1_added", "auroc_added"])
+        return pd.DataFrame(columns=[*index, "f1_added", "auroc_added"])
     both = both.dropna(subset=[("monolingual", "auroc")])
     return pd.DataFrame({
         "f1_added": both[("crosslingual", "f1")] - both[("monolingual", "f1")],
         "auroc_added": both[("crosslingual", "auroc")] - both[("monolingual", "auroc")],
     }).reset_index()
+
+
+def probe_vs_full_depth(summary: pd.DataFrame) -> pd.DataFrame:
+    """Does the top-layer probe tell the same story as LoRA on every layer? Per model, metric and pattern run both
+    ways (cross-lingual): the two means (std over seeds), and each one's change from ja0 to the largest pattern."""
+    if "layers" not in summary:
+        return pd.DataFrame()
+    cross = summary[summary["condition"] == "crosslingual"]
+    deep_models = set(cross.loc[cross["layers"] == "LoRA all", "model"])
+    probe = cross[(cross["layers"] != "LoRA all") & cross["model"].isin(deep_models)]
+    deep = cross[(cross["layers"] == "LoRA all") & cross["model"].isin(deep_models)]
+    if probe.empty or deep.empty:
+        return pd.DataFrame()
+    on = ["model", "metric", "pattern"]
+    both = probe[[*on, "layers", "mean", "std", "n_seeds"]].merge(
+        deep[[*on, "mean", "std", "n_seeds"]], on=on, suffixes=("_probe", "_all_layers"))
+    both = both.rename(columns={"layers": "probe"})
+    both["_o"] = both["pattern"].map({p: i for i, p in enumerate(PATTERN_ORDER)})
+    return both.sort_values(["model", "metric", "_o"]).drop(columns="_o").reset_index(drop=True)

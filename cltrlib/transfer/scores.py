@@ -49,3 +49,47 @@ def summarize_over_seeds(runs: pd.DataFrame, keys=("model", "dataset", "conditio
     g = long.groupby(keys + ["metric"], sort=False)["value"]
     out = g.agg(mean="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, n_seeds="count")
     return out.reset_index()
+
+
+def _binary_f1(y: np.ndarray, p: np.ndarray) -> float:
+    """F1 of label 1 with the argmax decision (a tie goes to label 0), as ``classification_scores`` without sklearn's
+    overhead (the bootstrap calls it thousands of times)."""
+    pred = p[:, 1] > p[:, 0]
+    tp = float(np.sum(pred & (y == 1)))
+    denom = float(np.sum(pred) + np.sum(y == 1))
+    return 2 * tp / denom if denom else 0.0
+
+
+def _binary_auroc(y: np.ndarray, p1: np.ndarray) -> float:
+    """AUROC as the Mann-Whitney statistic (ties count one half), NaN with one class: ``roc_auc_score``'s value."""
+    from scipy.stats import rankdata
+
+    n_pos = int(np.sum(y == 1))
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(p1)
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def seed_mean_metric(metric: str, labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean over seeds of ``metric`` for probs (n_items, n_seeds, num_labels) on the same test items."""
+    if metric == "accuracy":
+        return float(np.mean(probs.argmax(2) == labels[:, None]))
+    if probs.shape[2] == 2 and metric in ("f1", "auroc"):
+        if metric == "f1":
+            return float(np.mean([_binary_f1(labels, probs[:, k]) for k in range(probs.shape[1])]))
+        return float(np.mean([_binary_auroc(labels, probs[:, k, 1]) for k in range(probs.shape[1])]))
+    return float(np.mean([classification_scores(labels, probs[:, k])[metric] for k in range(probs.shape[1])]))
+
+
+def items_bootstrap_interval(metric: str, labels, probs, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the seed-mean ``metric`` over resamples of the test items (all seeds resampled
+    jointly, since they share the test set): the sampling error of a 100-item test set, which the std over seeds
+    does not contain. ``probs``: (n_items, n_seeds, num_labels), rows aligned with ``labels``."""
+    from cltrlib.metrics import bootstrap_statistic
+
+    y, p = np.asarray(labels, dtype=int), np.asarray(probs, dtype=float)
+    _, low, high = bootstrap_statistic(lambda yy, pp: seed_mean_metric(metric, yy, pp), y, p, n_boot=n_boot,
+                                       seed=seed)
+    return low, high
