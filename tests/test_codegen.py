@@ -14,6 +14,7 @@ from cltrlib.codegen.prompts import (
     to_sample_fields,
     truncate_at_stop,
 )
+from cltrlib.codegen.sanitize import SANITIZER_VERSION
 from cltrlib.data import Problem, load_humaneval, load_jhumaneval
 from cltrlib.models import load_tokenizer
 
@@ -112,9 +113,9 @@ def test_extraction_and_sample_fields():
     assert "solution" in fields and fields["solution"].startswith(p.prompt)
     assert fields["solution"].rstrip().endswith("return number % 1.0")
     body = to_sample_fields(p, "chat", "return number % 1.0\n```")
-    assert body == {"completion": "    return number % 1.0\n"}
+    assert body == {"completion": "    return number % 1.0\n", "sanitizer": SANITIZER_VERSION}
     comp = to_sample_fields(p, "completion", "    return number % 1.0\n\ndef other():\n    pass")
-    assert comp == {"completion": "    return number % 1.0\n"}
+    assert comp == {"completion": "    return number % 1.0\n", "sanitizer": SANITIZER_VERSION}
     assert extract_code("text\n```python\nx = 1\n```\nmore") == "x = 1\n"
     assert truncate_at_stop("a\nprint(1)", COMPLETION_STOPS) == "a"
 

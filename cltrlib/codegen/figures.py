@@ -25,7 +25,8 @@ def _bars(ax, labels, en, ja, en_err=None, ja_err=None, title=""):
 
 
 def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame):
-    """Left: our models, EN vs JA pass@1 with 95% bootstrap CIs. Right: Paper A Table 1 for reference."""
+    """Left: our models, EN vs JA pass@1 with their 95% CIs (exact for n=1). Right: Paper A Table 1 for reference,
+    with the exact intervals of its counts out of 164."""
     k1 = code_eval[code_eval.k == 1].copy()
     k1["label"] = k1["model"] + "\n(" + k1["prompt_mode"] + ")"
     # Several data sets of one language for the same model (e.g. published vs rebuilt JHumanEval,
@@ -38,12 +39,18 @@ def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame):
     vals = {}
     for lang in ("en", "ja"):
         sub = k1[k1.language == lang].set_index("label").reindex(labels)
-        vals[lang] = (100 * sub["pass_at_k"].to_numpy(),
-                      100 * np.vstack([sub["pass_at_k"] - sub["ci_low"], sub["ci_high"] - sub["pass_at_k"]]))
+        p = sub["pass@k (%)"]
+        vals[lang] = (p.to_numpy(), np.vstack([p - sub["ci_low (%)"], sub["ci_high (%)"] - p]))
     _bars(axes[0], labels, vals["en"][0], vals["ja"][0], vals["en"][1], vals["ja"][1],
           title=f"This suite ({'embedded models, ' if set(k1['model']) <= set(EMBEDDED) else ''}greedy, 95% CI)")
     paper = table1[table1.source == "paper"]
-    _bars(axes[1], list(paper["Model"]), paper["HumanEval"], paper["JHumanEval"], title="Paper A, Table 1 (reported)")
+
+    def err(col: str) -> np.ndarray:
+        return np.vstack([paper[f"{col} (%)"] - paper[f"{col} CI low (%)"], paper[f"{col} CI high (%)"]
+                          - paper[f"{col} (%)"]])
+
+    _bars(axes[1], list(paper["Model"]), paper["HumanEval (%)"], paper["JHumanEval (%)"], err("HumanEval"),
+          err("JHumanEval"), title="Paper A, Table 1 (reported; exact 95% CI of n/164)")
     axes[1].legend(loc="upper right", fontsize=9)
     top = np.nanmax([axes[0].get_ylim()[1], 5])
     axes[0].set_ylim(0, top)
@@ -53,12 +60,14 @@ def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame):
 
 
 def plot_language_gap(gap: pd.DataFrame, paper_table2: pd.DataFrame):
-    """Hp − Lp (EN − JA pass@1, points) per model with CIs: ours, and the paper's Table 2 models."""
+    """Hp − Lp (EN − JA pass@1, points) per model with paired 95% CIs: ours (one row per prompt mode and Japanese
+    data set), and the paper's Table 2 models."""
     fig, ax = plt.subplots(figsize=(9, 4.2))
     rows = []
     for _, r in gap.iterrows():
-        rows.append((f"{r['model']} ({r['prompt_mode']})", 100 * r["gap"], 100 * (r["gap"] - r["ci_low"]),
-                     100 * (r["ci_high"] - r["gap"]), "ours"))
+        g = r["EN-JA gap (pt)"]
+        rows.append((f"{r['model']} ({r['prompt_mode']}, {Path(str(r['JA data set'])).name}, n={r['n_problems']})",
+                     g, g - r["gap CI low (pt)"], r["gap CI high (pt)"] - g, "ours"))
     for _, r in paper_table2.iterrows():
         rows.append((r["Model"], r["HumanEval"] - r["JHumanEval"], 0.0, 0.0, "paper"))
     y = np.arange(len(rows))

