@@ -15,6 +15,7 @@ What this module adds around it:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -47,6 +48,7 @@ class PretrainConfig:
     method: str = "full"  # "full" fine-tuning or "lora" (merged into the saved checkpoints)
     lora_r: int = 64
     lora_alpha: int = 128
+    lora_layers: int | None = None  # LoRA on the top k decoder layers only (None: all): no backward pass below them
     checkpoints: int = 4  # evaluation checkpoints along the run (the last is the final model)
     seed: int = 0
 
@@ -120,6 +122,16 @@ class PackedBlocks:
         return {"input_ids": ids, "labels": ids.clone()}
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (``avx512_bf16`` / ``amx_bf16``): there bf16 autocast about
+    doubles training throughput; without them bf16 is emulated and slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _checkpoint_steps(total: int, n: int) -> list[int]:
     """``n`` evenly spaced steps ending at ``total`` (deduplicated for short runs)."""
     return sorted({max(1, round(total * (i + 1) / n)) for i in range(n)})
@@ -141,8 +153,13 @@ def _load_model(cfg: PretrainConfig):
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
+        top = None
+        if cfg.lora_layers is not None:
+            n_layers = model.config.get_text_config().num_hidden_layers
+            top = list(range(max(0, n_layers - cfg.lora_layers), n_layers))
         model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                                 lora_dropout=0.0, target_modules="all-linear"))
+                                                 lora_dropout=0.0, target_modules="all-linear",
+                                                 layers_to_transform=top))
     return model, tok
 
 
@@ -153,8 +170,8 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
 
     ``corpus_key`` identifies the blocks' content (``packing.fingerprint`` of the documents plus the mixture), so a
     different corpus is a different run. ``save_every``: Trainer checkpoint interval in steps (default: every
-    evaluation checkpoint, at least every 50 steps). ``bf16``: autocast (default: on GPU only; CPUs without bf16
-    matrix units emulate it slowly).
+    evaluation checkpoint, at least every 50 steps). ``bf16``: autocast (default: on GPU, and on CPUs with bf16
+    matrix instructions; others emulate it slowly).
     """
     import torch
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
@@ -182,7 +199,7 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.lr, lr_scheduler_type=cfg.scheduler,
         warmup_steps=int(math.ceil(cfg.warmup * steps)), weight_decay=cfg.weight_decay, seed=cfg.seed,
         data_seed=cfg.seed, logging_steps=1, save_strategy="steps", save_steps=save_every, save_total_limit=1,
-        report_to="none", disable_tqdm=True, bf16=cuda if bf16 is None else bf16, use_cpu=not cuda,
+        report_to="none", disable_tqdm=True, bf16=(cuda or cpu_has_bf16()) if bf16 is None else bf16, use_cpu=not cuda,
         optim="adamw_torch", dataloader_drop_last=True, remove_unused_columns=False,
         ddp_backend=None if cuda else ("gloo" if world > 1 else None))
     done_marks = {r["step"] for r in store.records() if r.get("kind") == "checkpoint"}
@@ -218,17 +235,24 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
 
         def on_save(self, args, state, control, model=None, **kw):
             step = state.global_step
-            if not rank0 or step not in marks or step in done_marks:
+            if step not in marks or step in done_marks:
                 return
             folder = f"step-{step:06d}"
             tmp = store.path / (folder + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            # LoRA: merge a copy (merging in place would end the adapter's training), so the folder is a plain model
-            save_model = copy.deepcopy(model).merge_and_unload() if cfg.method == "lora" else model
-            save_model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            os.replace(tmp, store.path / folder)
-            store.append([{"kind": "checkpoint", "step": step, "tokens": step * tokens_per_step, "folder": folder}])
+            if rank0:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if cfg.method == "lora":
+                # Merge a copy (merging in place would end the adapter's training): the folder is a plain model.
+                if rank0:
+                    copy.deepcopy(trainer.accelerator.unwrap_model(model)).merge_and_unload().save_pretrained(tmp)
+            else:
+                # Every rank: under FSDP / DeepSpeed the full weights are gathered from the shards; rank 0 writes.
+                trainer.save_model(str(tmp))
+            if rank0:
+                tok.save_pretrained(tmp)
+                os.replace(tmp, store.path / folder)
+                store.append([{"kind": "checkpoint", "step": step, "tokens": step * tokens_per_step,
+                               "folder": folder}])
             done_marks.add(step)
 
         def on_train_end(self, args, state, control, **kw):
@@ -237,7 +261,9 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
     trainer = Trainer(model=model, args=args, train_dataset=PackedBlocks(blocks), callbacks=[Record()])
     trainer.remove_callback(PrinterCallback)  # the loss goes to the store and the bar, not as dicts on stdout
     start = time.perf_counter()
-    with store.lock():
+    # One process per run takes the store's lock; under ``accelerate launch`` / ``torchrun`` only rank 0 does (the
+    # other ranks waiting for it would never join the collectives rank 0 waits in).
+    with store.lock() if world == 1 or rank0 else contextlib.nullcontext():
         trainer.train(resume_from_checkpoint=_latest_trainer_checkpoint(trainer_dir))
     wall = time.perf_counter() - start
     if rank0:

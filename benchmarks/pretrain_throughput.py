@@ -1,0 +1,172 @@
+"""Continual pre-training throughput on CPU: a plain eager loop vs our training path, side by side in one run.
+
+Issue 18's anchor is a plain eager loop (fp32 weights, full fine-tuning, AdamW, 4 x 512 tokens per step); measured
+there on 2 Zen-5 cores: SmolLM2 125 tokens/s and 8 GB, Gemma-3-270M 45 tokens/s and 16 GB. Our path
+(``cltrlib.pretrain.train.run_pretraining``: the transformers ``Trainer`` on packed blocks) can add LoRA (frozen base
+weights: no weight gradients or AdamW state for them, so the backward pass does about a third less work), bf16
+autocast (only where the CPU has bf16 matrix instructions: ``avx512_bf16`` / ``amx_bf16``; elsewhere it is emulated
+and slower), and packing (no pad tokens; both sides here get the same packed blocks, so it is not part of the ratio).
+
+Each variant runs in its own process (peak RSS is the process's own ``ru_maxrss``, and one variant's allocator does
+not bias the next), on the same packed blocks of the Japanese manual pages (``source=mirror``: SIB-200's Japanese
+training sentences when the pages are not installed). tokens/s is measured after the first step (warm-up); the loss
+curves are printed side by side (the Trainer shuffles blocks with its seed, the plain loop takes them in order, so
+the curves match in level and slope, not step by step).
+
+    /work/briefs/cpu .venv/bin/python benchmarks/pretrain_throughput.py --steps 6
+    .venv/bin/python benchmarks/pretrain_throughput.py --model gemma3-270m --variants plain ours-lora-bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from cltrlib.pretrain.train import cpu_has_bf16  # noqa: E402
+
+VARIANTS = {
+    # name: (method, bf16) for our path; "plain" is the hand-written loop
+    "plain": None,
+    "ours-full-fp32": ("full", False),
+    "ours-full-bf16": ("full", True),
+    "ours-lora-fp32": ("lora", False),
+    "ours-lora-bf16": ("lora", True),
+    # LoRA on the top half of the decoder layers only: the backward pass stops there (about 40% fewer FLOPs per step)
+    "ours-lora-top-bf16": ("lora-top", True),
+}
+
+
+def blocks_for(model: str, seq_len: int, n_blocks: int, source: str):
+    from cltrlib.models import load_tokenizer
+    from cltrlib.pretrain import packing
+    from cltrlib.pretrain.conditions import source_documents
+
+    docs = packing.split_documents(source_documents("ja", source))[0]
+    return packing.pack(docs, load_tokenizer(model, padding_side="right"), seq_len, seed=0, max_blocks=n_blocks)
+
+
+def run_plain(model_name: str, blocks, batch: int, lr: float) -> dict:
+    """The anchor: fp32 weights, full fine-tuning, torch AdamW, eager mode, the model's own (full-logits) loss."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cltrlib.models import resolve_model_path
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(model_name), dtype=torch.float32)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    losses, times = [], []
+    for i in range(0, len(blocks), batch):
+        ids = torch.from_numpy(blocks[i:i + batch].copy())
+        t0 = time.perf_counter()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - t0)
+        losses.append(float(loss))
+    return {"losses": losses, "step_s": times}
+
+
+def run_ours(model_name: str, blocks, batch: int, lr: float, method: str, bf16: bool) -> dict:
+    """``run_pretraining`` itself (Trainer, packed blocks), one evaluation checkpoint, in a scratch store."""
+    from cltrlib.pretrain.train import PretrainConfig, run_pretraining
+
+    seq_len = blocks.shape[1]
+    top = None
+    if method == "lora-top":
+        from transformers import AutoConfig
+
+        from cltrlib.models import resolve_model_path
+
+        method, top = "lora", AutoConfig.from_pretrained(resolve_model_path(model_name)).num_hidden_layers // 2
+    cfg = PretrainConfig(model=model_name, condition="bench", tokens=len(blocks) * seq_len, seq_len=seq_len,
+                         batch_size=batch, lr=lr, warmup=0.0, scheduler="constant", method=method, lora_layers=top,
+                         checkpoints=1)
+    with tempfile.TemporaryDirectory(prefix="cltr-bench-") as root:
+        run = run_pretraining(cfg, blocks, f"bench-{time.time()}", root=Path(root), progress=False, bf16=bf16,
+                              save_every=10**9)
+        log = run.log()
+    # The log's tokens/s is cumulative since the Trainer started; step k's elapsed time is k * tokens / rate.
+    per_step = batch * seq_len
+    elapsed = [r["step"] * per_step / r["tokens_per_s"] for r in log]
+    return {"losses": [r["loss"] for r in log], "step_s": [elapsed[0]] + list(map(float, __import__("numpy").diff(
+        elapsed)))}
+
+
+def child(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    blocks = np.load(args.blocks)
+    spec = VARIANTS[args.child]
+    out = (run_plain(args.model, blocks, args.batch, args.lr) if spec is None
+           else run_ours(args.model, blocks, args.batch, args.lr_lora if spec[0].startswith("lora") else args.lr, *spec))
+    steady = out["step_s"][1:] or out["step_s"]
+    out.update(variant=args.child, tokens_per_s=args.batch * blocks.shape[1] / (sum(steady) / len(steady)),
+               peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+               threads=torch.get_num_threads())
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--steps", type=int, default=6, help="optimizer steps per variant (the first is warm-up)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--seq-len", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=1e-4, help="full fine-tuning learning rate")
+    ap.add_argument("--lr-lora", type=float, default=1e-3, help="LoRA learning rate (adapters need a larger one)")
+    ap.add_argument("--source", default="manpages", help="manpages | mirror")
+    ap.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS),
+                    help="default: plain and every variant of ours this CPU supports (bf16 only with bf16 units)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--blocks", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    import numpy as np
+
+    variants = args.variants or [v for v, spec in VARIANTS.items() if spec is None or not spec[1] or cpu_has_bf16()]
+    blocks = blocks_for(args.model, args.seq_len, args.steps * args.batch, args.source)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "blocks.npy", blocks)
+        for v in variants:
+            cmd = [sys.executable, __file__, "--child", v, "--blocks", str(Path(tmp) / "blocks.npy"), "--model",
+                   args.model, "--batch", str(args.batch), "--lr", str(args.lr), "--lr-lora", str(args.lr_lora)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if line is None:
+                print(f"{v}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(line[len("RESULT "):]))
+            print(f"[bench] {v}: {rows[-1]['tokens_per_s']:.0f} tokens/s, {rows[-1]['peak_rss_gb']:.2f} GB",
+                  flush=True)
+    plain = next((r for r in rows if r["variant"] == "plain"), None)
+    print(f"\n{args.model}, {args.steps} steps of {args.batch} x {args.seq_len} tokens, "
+          f"{rows[0]['threads'] if rows else '?'} thread(s), bf16 units: {cpu_has_bf16()}")
+    print(f"{'variant':16s} {'tokens/s':>9s} {'x plain':>8s} {'peak RSS GB':>12s}  loss curve")
+    for r in rows:
+        ratio = r["tokens_per_s"] / plain["tokens_per_s"] if plain else float("nan")
+        curve = " ".join(f"{x:.2f}" for x in r["losses"])
+        print(f"{r['variant']:16s} {r['tokens_per_s']:9.1f} {ratio:8.2f} {r['peak_rss_gb']:12.2f}  {curve}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Train a profile's continual pre-training runs from the command line, in one process or under a launcher.
+
+Why a module of its own: ``accelerate launch`` / ``torchrun`` start one process per device, each running the same
+program; the Trainer inside ``run_pretraining`` then shards the batches (DDP) or the weights (FSDP, DeepSpeed)
+across them. Notebook 07 runs the same stage in-process and reads these runs back from the results store (they
+are keyed by configuration, not by how many processes trained them... except through the per-process batch size,
+which is part of the configuration).
+
+    # 8 GPUs, FSDP (configs/accelerate_fsdp_8gpu.yaml), then notebook 07 on the paper profile evaluates
+    accelerate launch --config_file configs/accelerate_fsdp_8gpu.yaml -m cltrlib.pretrain.launch --profile paper
+    # the rehearsal on CPU: 2 processes, gloo
+    accelerate launch --cpu --num_processes 2 -m cltrlib.pretrain.launch --profile rehearsal --conditions ja
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def main(argv: list[str] | None = None) -> None:
+    from cltrlib.pretrain.pipeline import train_condition
+    from cltrlib.study import study
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="paper")
+    ap.add_argument("--models", nargs="+", default=None)
+    ap.add_argument("--conditions", nargs="+", default=None)
+    ap.add_argument("--tokens", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=None, help="blocks per step per process")
+    args = ap.parse_args(argv)
+    s = study(args.profile).pretrain.override(models=args.models, conditions=args.conditions, tokens=args.tokens,
+                                              batch_size=args.batch_size)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    for model in s.models:
+        for c in s.conditions:
+            cr = train_condition(model, c, s, progress=rank0)
+            if rank0:
+                print(f"[pretrain] {model} / {c}: {cr.run.store.path} (final loss "
+                      f"{cr.run.summary().get('final_loss')})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
