@@ -66,11 +66,13 @@ class JHumanEvalSettings(Stage):
 
 @dataclass(frozen=True)
 class ExtraRun:
-    """A generation run beside the grid, e.g. a model in its non-default prompt mode on the first problems."""
+    """A generation run beside the grid, e.g. a model in its non-default prompt mode on the first problems, or one
+    model on a further data set (``datasets``; None: the stage's data sets)."""
 
     model: str
     prompt_mode: str
     limit: int | None = None
+    datasets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class CodeEvalSettings(Stage):
     batch_size: int = 32  # bounds a decode group (the engine's KV budget splits it further)
     timeout: float = 10.0  # seconds per program: the floor under the canonical-derived limits
     extra_runs: tuple[ExtraRun, ...] = ()
+    soft_gap_models: tuple[str, ...] | None = None  # models whose gap gets the log-likelihood measure (None: all)
     cltr_pairs: tuple[tuple[str, str], ...] = tuple(
         (m.base, m.name) for m in PAPER_MODELS.values() if m.base and "A2" in m.paper_tables)
 
@@ -112,7 +115,7 @@ class CodeEvalSettings(Stage):
                                     limit=self.limit, **common)
                    for model in self.models for mode in self.prompt_modes for ds in self.datasets]
         configs += [GenerationConfig(model=x.model, dataset=ds, prompt_mode=x.prompt_mode, limit=x.limit, **common)
-                    for x in self.extra_runs for ds in self.datasets]
+                    for x in self.extra_runs for ds in (x.datasets or self.datasets)]
         return configs
 
 
@@ -272,7 +275,12 @@ PROFILES: dict[str, Study] = {
             # All 164 problems, both languages, greedy; one decode group per run (the KV budget splits it).
             models=EMBEDDED, max_new_tokens=256, batch_size=164, cltr_pairs=(),
             # The measured failure of an instruct model in completion mode (0/40 as 0/20; 20 save ~1.6 min).
-            extra_runs=(ExtraRun(SMOLLM2, "completion", limit=20),)),
+            # The repaired JHumanEval (notebook 01; the published HumanEval/64 prompt does not parse) for SmolLM2's
+            # chat runs only: the EN-JA gap on a defect-free set without a second 164-problem Gemma run (~10 min).
+            extra_runs=(ExtraRun(SMOLLM2, "completion", limit=20),
+                        ExtraRun(SMOLLM2, "chat", datasets=("jhumaneval-rebuilt",))),
+            # The soft (log-likelihood) gap for SmolLM2 only: Gemma's 262k-word head makes its scoring the slow part.
+            soft_gap_models=(SMOLLM2,)),
         # Paper B's epochs, conditions, patterns and seeds; fewer rows, LoRA on the top layer only over cached
         # lower-layer states (a probe; whole texts, lengths fitted per model). No full-depth runs beside it: LoRA on
         # every layer of SmolLM2 over whole texts took 39 s per batch of 16 (1 core, contended), ~1.5 h per ja104

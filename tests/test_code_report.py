@@ -159,3 +159,13 @@ def test_soft_gap_sits_beside_the_pass1_gap_on_the_same_problems(tmp_path):
 def test_only_the_published_jhumaneval_64_prompt_does_not_parse():
     assert report.unparsable_prompts("jhumaneval") == ["HumanEval/64"]
     assert report.unparsable_prompts("humaneval") == []
+
+
+def test_cltr_pairs_a_completing_base_with_a_chatting_successor(tmp_path):
+    after = "my-org/ja-chat"
+    summaries = [_run(tmp_path, SMOLLM2, "humaneval", "en", "completion", set(range(10))),
+                 _run(tmp_path, SMOLLM2, "jhumaneval", "ja", "completion", set(range(5))),
+                 _run(tmp_path, after, "humaneval", "en", "chat", set(range(10))),
+                 _run(tmp_path, after, "jhumaneval", "ja", "chat", set(range(3)))]
+    row = report.cltr_table(summaries, [(SMOLLM2, after)]).iloc[0]
+    assert row["prompt_mode"] == "completion->chat" and row["CLTR"] == pytest.approx((3 - 5) / (10 - 5))

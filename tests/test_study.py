@@ -43,16 +43,19 @@ def test_override_keeps_profile_values_for_none_and_rejects_unknown_names():
 def test_code_eval_plan_of_the_local_profile():
     s = study("local").codeeval
     configs = s.generation_configs()
-    # both models × both data sets, then SmolLM2's completion-mode demonstration on both data sets
+    # both models × both data sets, then SmolLM2's completion-mode demonstration on both data sets and its chat
+    # run on the repaired JHumanEval
     assert [(c.model, c.dataset, c.prompt_mode, c.limit) for c in configs] == [
         (m, d, "auto", None) for m in EMBEDDED for d in ("humaneval", "jhumaneval")
-    ] + [(SMOLLM2, d, "completion", 20) for d in ("humaneval", "jhumaneval")]
+    ] + [(SMOLLM2, d, "completion", 20) for d in ("humaneval", "jhumaneval")] + [
+        (SMOLLM2, "jhumaneval-rebuilt", "chat", None)]
     assert {c.max_new_tokens for c in configs} == {256}
 
 
 def test_choosing_models_or_prompt_modes_drops_the_profiles_extra_runs():
     s = study("local").codeeval
-    assert s.extra_runs == (ExtraRun(SMOLLM2, "completion", limit=20),)
+    assert s.extra_runs == (ExtraRun(SMOLLM2, "completion", limit=20),
+                            ExtraRun(SMOLLM2, "chat", datasets=("jhumaneval-rebuilt",)))
     assert s.override(models=["gemma3-270m"]).extra_runs == ()
     chat = s.override(prompt_modes="chat")
     assert chat.prompt_modes == ("chat",) and chat.extra_runs == ()

@@ -11,6 +11,7 @@ import pandas as pd
 from cltrlib.models import EMBEDDED
 from cltrlib.plots import LANG_COLORS
 
+N_PROBLEMS = 164  # HumanEval's size: a run on fewer problems says so in its label
 LANG_LABELS = {"en": "English prompts (HumanEval) / 英語", "ja": "Japanese prompts (JHumanEval) / 日本語"}
 
 
@@ -27,30 +28,24 @@ def _bars(ax, labels, en, ja, en_err=None, ja_err=None, title=""):
 def plot_pass_at_1(code_eval: pd.DataFrame, table1: pd.DataFrame):
     """Left: our models, EN vs JA pass@1 with their 95% CIs (exact for n=1). Right: Paper A Table 1 for reference,
     with the exact intervals of its counts out of 164."""
-    k1 = code_eval[code_eval.k == 1].copy()
-    k1["label"] = k1["model"] + "\n(" + k1["prompt_mode"] + ")"
-    # Several data sets of one language for the same model (e.g. published vs rebuilt JHumanEval,
-    # or runs of different sizes): name the data set so each bar is its own category.
-    dup = k1.duplicated(["label", "language"], keep=False)
-    k1.loc[dup, "label"] = (k1.loc[dup, "label"] + "\n" + k1.loc[dup, "dataset"].map(lambda d: Path(str(d)).name)
-                            + " n=" + k1.loc[dup, "n_problems"].astype(str))
-    labels = list(dict.fromkeys(k1["label"]))
+    # One category per Table 1 row of ours: a (model, prompt mode, Japanese data set) with its English run beside.
+    ours = table1[table1.source == "ours"]
+    labels = [f"{r['Model']}\n({r['prompt_mode']})"
+              + ("" if r["JA data set"] == "jhumaneval" else f"\nJA: {Path(str(r['JA data set'])).name}")
+              + ("" if r["n_problems JA"] == N_PROBLEMS else f"\nn={r['n_problems JA']}") for _, r in ours.iterrows()]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [max(len(labels), 2), 6]})
-    vals = {}
-    for lang in ("en", "ja"):
-        sub = k1[k1.language == lang].set_index("label").reindex(labels)
-        p = sub["pass@k (%)"]
-        vals[lang] = (p.to_numpy(), np.vstack([p - sub["ci_low (%)"], sub["ci_high (%)"] - p]))
-    _bars(axes[0], labels, vals["en"][0], vals["ja"][0], vals["en"][1], vals["ja"][1],
-          title=f"This suite ({'embedded models, ' if set(k1['model']) <= set(EMBEDDED) else ''}greedy, 95% CI)")
+
+    def err(rows: pd.DataFrame, col: str) -> np.ndarray:
+        return np.vstack([rows[f"{col} (%)"] - rows[f"{col} CI low (%)"], rows[f"{col} CI high (%)"]
+                          - rows[f"{col} (%)"]])
+
+    _bars(axes[0], labels, ours["HumanEval (%)"], ours["JHumanEval (%)"], err(ours, "HumanEval"),
+          err(ours, "JHumanEval"),
+          title=f"This suite ({'embedded models, ' if set(code_eval['model']) <= set(EMBEDDED) else ''}greedy, 95% CI)")
+    axes[0].set_xticks(np.arange(len(labels)), labels, rotation=0, ha="center", fontsize=8)  # multi-line labels
     paper = table1[table1.source == "paper"]
-
-    def err(col: str) -> np.ndarray:
-        return np.vstack([paper[f"{col} (%)"] - paper[f"{col} CI low (%)"], paper[f"{col} CI high (%)"]
-                          - paper[f"{col} (%)"]])
-
-    _bars(axes[1], list(paper["Model"]), paper["HumanEval (%)"], paper["JHumanEval (%)"], err("HumanEval"),
-          err("JHumanEval"), title="Paper A, Table 1 (reported; exact 95% CI of n/164)")
+    _bars(axes[1], list(paper["Model"]), paper["HumanEval (%)"], paper["JHumanEval (%)"], err(paper, "HumanEval"),
+          err(paper, "JHumanEval"), title="Paper A, Table 1 (reported; exact 95% CI of n/164)")
     axes[1].legend(loc="upper right", fontsize=9)
     top = np.nanmax([axes[0].get_ylim()[1], 5])
     axes[0].set_ylim(0, top)

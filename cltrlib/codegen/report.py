@@ -46,6 +46,8 @@ PAIR_KEY = ("model", "prompt_mode", "n", "temperature")
 CI_EXACT = "Clopper-Pearson (exact)"
 CI_BOOTSTRAP = "bootstrap over problems"
 UNBOUNDED_NOTE = "Hp-Lp 95% CI includes 0: CLTR unbounded"
+SOFT_COLUMNS = ["pass@1 gap rel. CI width", "log-lik gap (nats/token)", "log-lik CI low", "log-lik CI high",
+                "log-lik n_problems", "EN likelier (%)", "log-lik rel. CI width", "CI width ratio"]
 
 
 def run_key(summary: dict) -> tuple:
@@ -234,7 +236,9 @@ def language_gap_table(summaries: Sequence[dict], seed: int = 0) -> pd.DataFrame
 def cltr_table(summaries: Sequence[dict], pairs: Sequence[tuple[str, str]], prompt_mode: str | None = None,
                seed: int = 0) -> pd.DataFrame:
     """CLTR with paired bootstrap CIs for (base, after) model pairs evaluated here, one row per (pair, prompt mode,
-    sampling, EN set, JA set) where all four runs exist.
+    sampling, EN set, JA set) where all four runs exist. Both models in the same prompt mode where both have it;
+    otherwise each in its own (``prompt_mode`` "completion->chat": a base model completes, its instruct successor
+    chats, as each is meant to be prompted).
 
     Matched on the problems all four runs have; ``bootstrap_cltr_ci`` resamples those problems jointly (one index
     draw for Hp, Lp and L'p; H'p does not enter CLTR). ``note`` says when the denominator's CI includes 0."""
@@ -244,31 +248,34 @@ def cltr_table(summaries: Sequence[dict], pairs: Sequence[tuple[str, str]], prom
         by_model.setdefault(en.model, []).append((en, ja))
     rows = []
     for base, after in pairs:
-        found = False
-        for b_en, b_ja in by_model.get(base, []):
-            for a_en, a_ja in by_model.get(after, []):
-                if (b_en.prompt_mode, b_en.n, b_en.temperature, b_en.dataset, b_ja.dataset) != (
-                        a_en.prompt_mode, a_en.n, a_en.temperature, a_en.dataset, a_ja.dataset):
-                    continue
-                found = True
-                four = [b_en.pass1, b_ja.pass1, a_en.pass1, a_ja.pass1]
-                common = four[0].index
-                for s in four[1:]:
-                    common = common.intersection(s.index)
-                hp, lp, hp2, lp2 = (s.loc[common].to_numpy() for s in four)
-                point, lo, hi, undef = bootstrap_cltr_ci(hp, lp, lp2, seed=seed)
-                _, d_lo, d_hi = bootstrap_diff_ci(hp, lp, seed=seed)
-                bounded = not (d_lo <= 0 <= d_hi)
-                rows.append({"source": "ours", "base": base, "model": after, "prompt_mode": b_en.prompt_mode,
-                             "n": b_en.n, "temperature": b_en.temperature, "EN data set": b_en.dataset,
-                             "JA data set": b_ja.dataset, "n_problems": len(common), "Hp (%)": 100 * hp.mean(),
-                             "Lp (%)": 100 * lp.mean(), "H'p (%)": 100 * hp2.mean(), "L'p (%)": 100 * lp2.mean(),
-                             "gap CI low (pt)": 100 * d_lo, "gap CI high (pt)": 100 * d_hi, "CLTR": point,
-                             "CLTR CI low": lo, "CLTR CI high": hi, "undefined_share": undef,
-                             "CLTR bounded": bounded, "note": "" if bounded else UNBOUNDED_NOTE})
+        same_data = [(b, a) for b in by_model.get(base, []) for a in by_model.get(after, [])
+                     if (b[0].n, b[0].temperature, b[0].dataset, b[1].dataset)
+                     == (a[0].n, a[0].temperature, a[0].dataset, a[1].dataset)]
+        # The same prompt mode where both models have it; else each model in its own mode (a base model completes,
+        # its instruct successor chats), named "base mode->after mode".
+        same_mode = [(b, a) for b, a in same_data if b[0].prompt_mode == a[0].prompt_mode]
+        found = bool(same_data)
+        for (b_en, b_ja), (a_en, a_ja) in same_mode or same_data:
+            mode = (b_en.prompt_mode if b_en.prompt_mode == a_en.prompt_mode
+                    else f"{b_en.prompt_mode}->{a_en.prompt_mode}")
+            four = [b_en.pass1, b_ja.pass1, a_en.pass1, a_ja.pass1]
+            common = four[0].index
+            for s in four[1:]:
+                common = common.intersection(s.index)
+            hp, lp, hp2, lp2 = (s.loc[common].to_numpy() for s in four)
+            point, lo, hi, undef = bootstrap_cltr_ci(hp, lp, lp2, seed=seed)
+            _, d_lo, d_hi = bootstrap_diff_ci(hp, lp, seed=seed)
+            bounded = not (d_lo <= 0 <= d_hi)
+            rows.append({"source": "ours", "base": base, "model": after, "prompt_mode": mode,
+                         "n": b_en.n, "temperature": b_en.temperature, "EN data set": b_en.dataset,
+                         "JA data set": b_ja.dataset, "n_problems": len(common), "Hp (%)": 100 * hp.mean(),
+                         "Lp (%)": 100 * lp.mean(), "H'p (%)": 100 * hp2.mean(), "L'p (%)": 100 * lp2.mean(),
+                         "gap CI low (pt)": 100 * d_lo, "gap CI high (pt)": 100 * d_hi, "CLTR": point,
+                         "CLTR CI low": lo, "CLTR CI high": hi, "undefined_share": undef,
+                         "CLTR bounded": bounded, "note": "" if bounded else UNBOUNDED_NOTE})
         if not found:
             raise ValueError(f"CLTR pair ({base}, {after}) lacks evaluation runs: each needs an English and a "
-                             "Japanese run with the same prompt mode, sampling and data sets")
+                             "Japanese run with the same sampling and data sets")
     return pd.DataFrame(rows)
 
 
@@ -286,7 +293,7 @@ def cltr_csv(paper_table2_df: pd.DataFrame, ours: pd.DataFrame | None, gap: pd.D
     return pd.concat(parts, ignore_index=True)
 
 
-def with_soft_gap(gap: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def with_soft_gap(gap: pd.DataFrame, models: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
     """``gap`` with the soft EN-JA gap beside each pass@1 gap (``cltrlib.codeeval.likelihood``): the mean per-token
     log-likelihood of the English canonical solution after the English minus after the Japanese prompt (nats/token;
     paired bootstrap CI over the same problems), the share of problems where the English prompt makes it likelier,
@@ -294,11 +301,14 @@ def with_soft_gap(gap: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
     ``CI width ratio`` = pass@1's relative CI width / the log-likelihood's: how many times narrower, against the
     effect it measures, the soft measure's interval is. Scores are stored runs (one forward pass per problem and
-    language)."""
+    language); rows of models not in ``models`` (None: all) are left empty."""
     from cltrlib.codeeval.likelihood import relative_ci_width, soft_gap
 
     extra = []
     for _, r in gap.iterrows():
+        if models is not None and r["model"] not in models:
+            extra.append({})
+            continue
         limit = int(r["first N"]) if pd.notna(r.get("first N")) else None
         soft = soft_gap(r["model"], r["EN data set"], r["JA data set"], r["prompt_mode"], limit=limit, seed=seed)
         p_rel = relative_ci_width(r["EN-JA gap (pt)"], r["gap CI low (pt)"], r["gap CI high (pt)"])
@@ -308,7 +318,7 @@ def with_soft_gap(gap: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                       "log-lik n_problems": soft["n_problems"], "EN likelier (%)": 100 * soft["en_better_share"],
                       "log-lik rel. CI width": s_rel,
                       "CI width ratio": p_rel / s_rel if np.isfinite(p_rel) and s_rel > 0 else float("inf")})
-    return pd.concat([gap.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
+    return pd.concat([gap.reset_index(drop=True), pd.DataFrame(extra, columns=SOFT_COLUMNS)], axis=1)
 
 
 def unparsable_prompts(dataset: str) -> list[str]:
