@@ -283,7 +283,7 @@ def probe_vs_full_depth(summary: pd.DataFrame) -> pd.DataFrame:
     ways (cross-lingual): the two means (std over seeds), and each one's change from ja0 to the largest pattern."""
     if "layers" not in summary:
         return pd.DataFrame()
-    cross = summary[summary["condition"] == "crosslingual"]
+    cross = summary[(summary["condition"] == "crosslingual") & summary["metric"].isin(["f1", "auroc"])]
     deep_models = set(cross.loc[cross["layers"] == "LoRA all", "model"])
     probe = cross[(cross["layers"] != "LoRA all") & cross["model"].isin(deep_models)]
     deep = cross[(cross["layers"] == "LoRA all") & cross["model"].isin(deep_models)]
