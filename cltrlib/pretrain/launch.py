@@ -3,13 +3,12 @@
 Why a module of its own: ``accelerate launch`` / ``torchrun`` start one process per device, each running the same
 program; the Trainer inside ``run_pretraining`` then shards the batches (DDP) or the weights (FSDP, DeepSpeed)
 across them. Notebook 07 runs the same stage in-process and reads these runs back from the results store (they
-are keyed by configuration, not by how many processes trained them... except through the per-process batch size,
-which is part of the configuration).
+are keyed by the configuration, which includes the per-process batch size but not the number of processes).
 
     # 8 GPUs, FSDP (configs/accelerate_fsdp_8gpu.yaml), then notebook 07 on the paper profile evaluates
     accelerate launch --config_file configs/accelerate_fsdp_8gpu.yaml -m cltrlib.pretrain.launch --profile paper
-    # the rehearsal on CPU: 2 processes, gloo
-    accelerate launch --cpu --num_processes 2 -m cltrlib.pretrain.launch --profile rehearsal --conditions ja
+    # the rehearsal on CPU (tests/test_pretrain_distributed.py): 2 processes, gloo
+    torchrun --standalone --nproc_per_node 2 -m cltrlib.pretrain.launch --profile rehearsal --conditions ja
 """
 
 from __future__ import annotations
