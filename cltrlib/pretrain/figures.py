@@ -51,7 +51,8 @@ def plot_transfer_curves(checkpoints: pd.DataFrame, table: pd.DataFrame) -> plt.
                              color=LANG_COLORS[lang], label=f"{cond}: {'L′' if lang == 'ja' else 'H′'}",
                              alpha=0.9)
                 y = rows[f"ppl_{lang}"].astype(float)
-                err = np.vstack([y - rows[f"ppl_{lang}_low"].astype(float), rows[f"ppl_{lang}_high"].astype(float) - y])
+                err = np.clip(np.vstack([y - rows[f"ppl_{lang}_low"].astype(float),
+                                         rows[f"ppl_{lang}_high"].astype(float) - y]), 0, None)
                 ax_ppl.errorbar(rows.tokens.astype(float), y, yerr=err, fmt=ls, marker=m, color=LANG_COLORS[lang],
                                 capsize=2, label=f"{cond}: {lang}")
         ax_soft.set_title(f"{base}: soft measure (JA solid, EN dashed)")
@@ -73,7 +74,9 @@ def plot_transfer_curves(checkpoints: pd.DataFrame, table: pd.DataFrame) -> plt.
                 r = tb[tb.condition == cond].iloc[0]
                 for lang, key, dx in (("ja", "L'p", -0.12), ("en", "H'p", 0.12)):
                     y = 100 * r[key]
-                    ax_p1.errorbar(j + dx, y, yerr=[[y - 100 * r[f"{key}_low"]], [100 * r[f"{key}_high"] - y]],
+                    # clipped at 0: Wilson's bound at 0 solved is 0 up to rounding (matplotlib refuses -1e-15)
+                    yerr = [[max(0.0, y - 100 * r[f"{key}_low"])], [max(0.0, 100 * r[f"{key}_high"] - y)]]
+                    ax_p1.errorbar(j + dx, y, yerr=yerr,
                                    fmt=_MARKERS.get(cond, "o"), color=LANG_COLORS[lang], capsize=3,
                                    label=key if j == 0 else None)
             ax_p1.set_xticks(range(len(labels)), labels)
