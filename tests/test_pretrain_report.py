@@ -114,5 +114,5 @@ def test_rows_for_notebook_03(known, tmp_path):
     write_table(table, "pretrain_cltr", out_dir=tmp_path)
     rows = report.table2_rows(tmp_path / "pretrain_cltr.csv").set_index("condition")
     assert list(rows.index) == ["ja", "en"] and rows.loc["ja", "model"] == f"{BASE} + ja"
-    assert rows.loc["ja", "Lp_after"] == pytest.approx(0.5) and rows.loc["ja", "cltr"] == pytest.approx(0.5)
+    assert rows.loc["ja", "L'p (%)"] == pytest.approx(50.0) and rows.loc["ja", "CLTR"] == pytest.approx(0.5)
     assert report.table2_rows(tmp_path / "missing.csv").empty

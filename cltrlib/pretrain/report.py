@@ -189,11 +189,12 @@ def contrast_sentences(contrast: pd.DataFrame) -> str:
 
 
 def table2_rows(path=None) -> pd.DataFrame:
-    """Notebook 07's Table 2 rows in notebook 03's CLTR layout (``cltrlib.codegen.report.cltr_table``'s columns plus
-    the soft CLTR), read from the current profile's ``tables/pretrain_cltr.csv`` (empty when 07 has not run).
+    """Notebook 07's Table 2 rows in notebook 03's CLTR layout (``cltrlib.codegen.report.cltr_table``'s columns, rates
+    in percent, plus the soft CLTR), read from the current profile's ``tables/pretrain_cltr.csv`` (empty when 07 has
+    not run).
 
     For notebook 03 (which runs after 07: metadata ``cltr.run_after: ["07"]``) to show our controlled rows beside
-    the paper's: source ``ours (continual pre-training)``, model ``<base> + <condition>``, rates as fractions."""
+    the paper's: source ``ours (continual pre-training)``, base = the base model, model ``<base> + <condition>``."""
     from pathlib import Path
 
     from cltrlib import config
@@ -205,9 +206,11 @@ def table2_rows(path=None) -> pd.DataFrame:
     t = t[t.condition != "base"]
     out = pd.DataFrame({"source": "ours (continual pre-training)", "base": t.base,
                         "model": t.base + " + " + t.condition, "condition": t.condition, "tokens": t.tokens})
-    for ours, theirs in (("Hp", "Hp"), ("Lp", "Lp"), ("H'p", "Hp_after"), ("L'p", "Lp_after"), ("cltr", "cltr"),
-                         ("cltr_low", "ci_low"), ("cltr_high", "ci_high"), ("cltr_undefined_share", "undefined_share"),
-                         ("n_problems", "n_problems"), ("soft_cltr", "soft_cltr"), ("soft_cltr_low", "soft_ci_low"),
-                         ("soft_cltr_high", "soft_ci_high"), ("soft_problems", "soft_problems")):
-        out[theirs] = t[ours] if ours in t else np.nan
+    for ours, theirs, scale in (("Hp", "Hp (%)", 100), ("Lp", "Lp (%)", 100), ("H'p", "H'p (%)", 100),
+                                ("L'p", "L'p (%)", 100), ("cltr", "CLTR", 1), ("cltr_low", "CLTR CI low", 1),
+                                ("cltr_high", "CLTR CI high", 1), ("cltr_undefined_share", "undefined_share", 1),
+                                ("n_problems", "n_problems", 1), ("soft_cltr", "soft CLTR", 1),
+                                ("soft_cltr_low", "soft CLTR CI low", 1), ("soft_cltr_high", "soft CLTR CI high", 1),
+                                ("soft_problems", "soft n_problems", 1)):
+        out[theirs] = scale * t[ours] if ours in t else np.nan
     return out.reset_index(drop=True)
