@@ -22,11 +22,7 @@ import pytest
 
 TOLERANCE = 1e-3  # nats per logged step
 
-# Written at the end of a session whose CPU queue never gave it a slot: not yet run once. Opt in until it has
-# passed (then delete the skip): CLTR_DISTRIBUTED_TEST=1 pytest tests/test_pretrain_distributed.py
-pytestmark = [pytest.mark.usefixtures("standins_on"),
-              pytest.mark.skipif(os.environ.get("CLTR_DISTRIBUTED_TEST") != "1",
-                                 reason="not yet verified; opt in with CLTR_DISTRIBUTED_TEST=1")]
+pytestmark = pytest.mark.usefixtures("standins_on")
 
 
 def test_two_processes_give_the_one_process_loss_curve(tmp_path, monkeypatch):
