@@ -76,7 +76,9 @@ def test_sanitized_real_replies(rec):
     fields = to_sample_fields(problem, "chat", rec["raw"])
     assert fields["sanitizer"] == SANITIZER_VERSION
     if "solution" in fields:
-        assert fields["solution"].startswith(problem.prompt) and fields["solution"].endswith(clean)
+        kept_whole = not defines_entry_point(clean, problem.entry_point)  # cut inside the definition
+        assert fields["solution"].startswith(problem.prompt)
+        assert fields["solution"].endswith(code if kept_whole else clean)
 
 
 def test_drops_module_level_code_keeps_transitive_helpers():
@@ -171,3 +173,16 @@ def test_stored_runs_are_reassembled_from_raw_with_the_current_sanitizer():
     (rec,) = run.records()
     assert "print(" not in rec["solution"] and rec["sanitizer"] == SANITIZER_VERSION
     assert rec["solution"] == to_sample_fields(p, "chat", raw)["solution"]
+
+
+def test_a_reply_cut_inside_the_entry_point_is_run_as_written():
+    """At the token cap a reply can end inside the definition: no parsable part defines the entry point, so the
+    program is the model's own code (its SyntaxError fails it), not the prompt's empty stub, and the explorer shows
+    that code."""
+    problem = load_humaneval()[0]
+    cut = f"def {problem.entry_point}(numbers, threshold):\n    for i in range(len(numbers\n"
+    fields = to_sample_fields(problem, "chat", cut)
+    assert fields["solution"].endswith(f"def {problem.entry_point}(numbers, threshold):\n"
+                                       "    for i in range(len(numbers\n")
+    with pytest.raises(SyntaxError):
+        compile(fields["solution"], "<sample>", "exec")

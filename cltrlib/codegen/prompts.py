@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from cltrlib.codegen.sanitize import SANITIZER_VERSION, sanitize
+from cltrlib.codegen.sanitize import SANITIZER_VERSION, defines_entry_point, sanitize
 from cltrlib.data import Problem
 
 PROMPT_MODES = ("completion", "chat")
@@ -95,8 +95,12 @@ def to_sample_fields(problem: Problem, mode: str, generated: str) -> dict:
         return {"completion": truncate_at_stop(generated, COMPLETION_STOPS), "sanitizer": SANITIZER_VERSION}
     code = extract_code(truncate_at_stop(generated, CHAT_STOPS))
     if re.search(rf"^\s*def\s+{re.escape(problem.entry_point)}\s*\(", code, re.M):
-        return {"solution": problem.prompt + "\n" + sanitize(code, problem.entry_point),
-                "sanitizer": SANITIZER_VERSION}
+        clean = sanitize(code, problem.entry_point)
+        if not defines_entry_point(clean, problem.entry_point):
+            # Cut inside the definition (the token cap): no parsable part defines the entry point. Run what the model
+            # wrote, so the verdict is its SyntaxError and a reader sees the code, not the prompt's empty stub.
+            clean = code
+        return {"solution": problem.prompt + "\n" + clean, "sanitizer": SANITIZER_VERSION}
     if code and not code[:1].isspace():
         # A bare body: indent its non-empty lines under the signature.
         code = "".join(("    " + line) if line.strip() else line for line in code.splitlines(keepends=True))
