@@ -83,6 +83,19 @@ def bootstrap_ci(
     return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
 
 
+def bootstrap_means(values: dict[str, np.ndarray], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (low, high) per layer}: percentile intervals of each ``[n, layers]`` array's mean, all resampled with
+    the same pair indices (so a difference of two arrays' means, e.g. P - R, is a paired bootstrap)."""
+    n = next(iter(values.values())).shape[0]
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    out = {}
+    for name, v in values.items():
+        boot = v[idx].mean(axis=1)  # [n_boot, layers]
+        out[name] = (np.quantile(boot, alpha / 2, axis=0), np.quantile(boot, 1 - alpha / 2, axis=0))
+    return out
+
+
 def bootstrap_diff_ci(
     a: np.ndarray, b: np.ndarray, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
 ) -> tuple[float, float, float]:

@@ -352,8 +352,9 @@ def test_retrieval_counts_misses_and_ties_in_both_directions():
 
 
 def test_alignment_table_intervals_are_paired_and_retrieval_chance_is_one_over_n():
-    from cltrlib.embeddings.alignment import alignment_table, bootstrap_means
+    from cltrlib.embeddings.alignment import alignment_table
     from cltrlib.embeddings.pairs import PairSet
+    from cltrlib.metrics import bootstrap_means
 
     rng = np.random.default_rng(1)
     p = rng.normal(size=(30, 2))

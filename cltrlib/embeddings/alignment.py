@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cltrlib.embeddings.pairs import PAIR_LANGS, PairSet
-from cltrlib.metrics import clopper_pearson
+from cltrlib.metrics import bootstrap_means, clopper_pearson
 
 MEASURES = ("raw_cosine", "centred_cosine", "retrieval_p1")
 
@@ -67,19 +67,6 @@ def pair_measures(en: np.ndarray, x: np.ndarray, random_index: np.ndarray) -> di
     return {"raw_parallel": _rows_cos(en, x), "raw_random": _rows_cos(en, x[random_index]),
             "centred_parallel": _rows_cos(ce, cx), "centred_random": _rows_cos(ce, cx[random_index]),
             "hits_en2x": en2x, "hits_x2en": x2en}
-
-
-def bootstrap_means(values: dict[str, np.ndarray], n_boot: int = 2000, alpha: float = 0.05, seed: int = 0
-                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{name: (low, high) per layer}: percentile intervals of each ``[n, layers]`` array's mean, all resampled with
-    the same pair indices (so a difference of two arrays' means, e.g. P - R, is a paired bootstrap)."""
-    n = next(iter(values.values())).shape[0]
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    out = {}
-    for name, v in values.items():
-        boot = v[idx].mean(axis=1)  # [n_boot, layers]
-        out[name] = (np.quantile(boot, alpha / 2, axis=0), np.quantile(boot, 1 - alpha / 2, axis=0))
-    return out
 
 
 def alignment_table(model: str, adapter: str, corpus: str, pairs: PairSet,

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from cltrlib.embeddings.alignment import bootstrap_means
 from cltrlib.embeddings.pairs import PAIR_LANGS, PairSet
+from cltrlib.metrics import bootstrap_means
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
