@@ -142,6 +142,10 @@ class TransferSettings(Stage):
     full_depth_models: tuple[str, ...] = ()
     full_depth_patterns: tuple[str, ...] = ("ja0", "ja104")
     full_depth_seeds: tuple[int, ...] | None = None
+    full_depth_epochs: int | None = None  # None: the grid's epochs
+    # bf16 autocast for the full-depth runs (None: on GPU and on CPUs with bf16 matrix instructions, where it about
+    # doubles the speed; False: fp32 like the grid). The probe grid always runs in fp32.
+    full_depth_bf16: bool | None = False
     attribution_model: str | None = _paper_models("B5")[0]
     attribution_texts: int = 64
     attribution_samples: int = 64
@@ -282,10 +286,14 @@ PROFILES: dict[str, Study] = {
             # The soft (log-likelihood) gap for SmolLM2 only: Gemma's 262k-word head makes its scoring the slow part.
             soft_gap_models=(SMOLLM2,)),
         # Paper B's epochs, conditions, patterns and seeds; fewer rows, LoRA on the top layer only over cached
-        # lower-layer states (a probe; whole texts, lengths fitted per model). No full-depth runs beside it: LoRA on
-        # every layer of SmolLM2 over whole texts took 39 s per batch of 16 (1 core, contended), ~1.5 h per ja104
-        # seed; full_depth_models=(SMOLLM2,) adds them where that CPU time is available.
+        # lower-layer states (a probe; whole texts, lengths fitted per model). Beside it, Paper B's full-depth LoRA
+        # (q/v on every layer) for Gemma-3 at ja0 and ja104, to check the probe's ja0 vs ja104 conclusion: Gemma
+        # only (its texts fit in 80 tokens, SmolLM2's need 244: one SmolLM2 step of 16 took 39 s, ~1.5 h per ja104
+        # seed), one seed (its interval over test items is its uncertainty), bf16 autocast (FULL_DEPTH_COST below),
+        # and fewer epochs, to stay within ~8-10 min of make reproduce on 2 cores.
         transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, lora_layers=1,
+                                  full_depth_models=(GEMMA3,), full_depth_patterns=("ja0", "ja104"),
+                                  full_depth_seeds=(0,), full_depth_epochs=5, full_depth_bf16=None,
                                   attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
         # Both tasks, both models, all three corpora before and after tuning, sized for 2 CPU cores (32 test items,
         # 40 pairs per corpus). Lengths are fitted from the data (no language truncated); length-sorted batches keep

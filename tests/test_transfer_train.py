@@ -67,3 +67,14 @@ def test_summary_over_seeds_mean_and_sample_std():
     out = summarize_over_seeds(runs).set_index("metric")
     assert out.loc["f1", "mean"] == pytest.approx(0.6) and out.loc["f1", "std"] == pytest.approx(0.1)
     assert out.loc["auroc", "std"] == 0.0 and out.loc["f1", "n_seeds"] == 3
+
+
+def test_bf16_joins_the_store_key_only_when_on(tiny_pattern):
+    from cltrlib.transfer.train import run_config
+
+    clf = ClassifierConfig(model="smollm2-135m-instruct", num_labels=2, lora_layers=1)
+    off = run_config(tiny_pattern, clf, TrainConfig())
+    # the fields of runs stored before bf16 existed: their keys (and stored results) stay valid
+    assert set(off["train"]) == {"epochs", "lr", "batch_size", "max_length", "weight_decay", "extra"}
+    on = run_config(tiny_pattern, clf, TrainConfig(bf16=True))
+    assert on["train"] == {**off["train"], "bf16": True}

@@ -80,6 +80,26 @@ def full_depth_jobs(s: TransferSettings) -> list[tuple]:
             for m in s.full_depth_models for p in s.full_depth_patterns for seed in seeds]
 
 
+def full_depth_bf16(s: TransferSettings, device: str) -> bool:
+    """Whether the full-depth runs use bf16 autocast: ``s.full_depth_bf16``, or where None, on GPU and on CPUs with
+    bf16 matrix instructions (elsewhere bf16 is emulated and slower than fp32)."""
+    if s.full_depth_bf16 is not None:
+        return s.full_depth_bf16
+    from cltrlib.pretrain.train import cpu_has_bf16
+
+    return str(device).startswith("cuda") or cpu_has_bf16()
+
+
+def train_config(s: TransferSettings, lora_layers: int | None, max_length: int, device: str) -> TrainConfig:
+    """The training settings of one job: the grid's, except that a full-depth run beside a probe grid (``lora_layers``
+    None while the grid's is not) takes ``s.full_depth_epochs`` and ``s.full_depth_bf16``, the knobs that size its
+    cost separately."""
+    deep = s.lora_layers is not None and lora_layers is None
+    epochs = s.full_depth_epochs if deep and s.full_depth_epochs is not None else s.epochs
+    return TrainConfig(epochs=epochs, lr=s.lr, batch_size=s.batch_size, max_length=max_length, device=device,
+                       bf16=deep and full_depth_bf16(s, device))
+
+
 def run_grid(s: TransferSettings, device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or read) every run of the grid; one row per run with its metrics and timings.
 
@@ -99,22 +119,24 @@ def run_grid(s: TransferSettings, device: str | None = None, progress: bool = Tr
                     jobs.append((model, condition, pattern, n_target, seed, s.lora_layers))
     jobs += full_depth_jobs(s)
     lengths = {m: fitted_max_length(m, data, s.max_length)[0] for m in dict.fromkeys(j[0] for j in jobs)}
-    train_cfgs = {m: TrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, max_length=n, device=device)
-                  for m, n in lengths.items()}
+    train_cfgs = {(m, layers): train_config(s, layers, lengths[m], device)
+                  for m, layers in dict.fromkeys((j[0], j[5]) for j in jobs)}
     patterns = {job: grid_pattern(s, data, job[2], job[4], job[1]) for job in jobs}
     for model, layers in dict.fromkeys((j[0], j[5]) for j in jobs):  # one pass over the frozen prefix per model
         clf = ClassifierConfig(model=model, num_labels=data.num_labels, lora_layers=layers)
         todo = [p for job, p in patterns.items() if job[0] == model and job[5] == layers
-                and not completed_run(p, clf, train_cfgs[model])]
+                and not completed_run(p, clf, train_cfgs[model, layers])]
         if todo:
             texts = [t for p in todo for t in (*p.train["text"], *p.test["text"])]
-            prefill_prefix_cache(clf, texts, train_cfgs[model], progress)
+            prefill_prefix_cache(clf, texts, train_cfgs[model, layers], progress)
     rows = []
     for job in tqdm(jobs, desc="transfer runs", disable=not progress):
         clf = ClassifierConfig(model=job[0], num_labels=data.num_labels, lora_layers=job[5])
-        summary = run_transfer(patterns[job], clf, train_cfgs[job[0]], progress=progress)
+        cfg = train_cfgs[job[0], job[5]]
+        summary = run_transfer(patterns[job], clf, cfg, progress=progress)
         rows.append({k: v for k, v in summary.items() if k != "epoch_losses"}
                     | {"final_loss": summary["epoch_losses"][-1], "max_length": lengths[job[0]],
+                       "epochs": cfg.epochs, "bf16": cfg.bf16,
                        "train_balance": s.train_balance, "layers": layers_label(summary["method"], job[5])})
     return pd.DataFrame(rows)
 

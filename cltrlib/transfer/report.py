@@ -36,7 +36,9 @@ PAPER_B: dict[str, dict[str, list[float | None]]] = {
 }
 
 
-SETTING_KEYS = ("train_balance", "layers")  # run columns that tell runs of one (model, condition, pattern) apart
+# Run columns that tell runs of one (model, condition, pattern) apart: full-depth runs beside a probe grid may train
+# fewer epochs and in bf16 (``TransferSettings.full_depth_*``), and the tables say so.
+SETTING_KEYS = ("train_balance", "layers", "epochs", "bf16")
 
 
 PAPER_B_JAPANESE_ONLY = frozenset({"OpenCALM-7B", "bert-base-japanese-v2"})
@@ -85,10 +87,12 @@ def item_intervals(runs: pd.DataFrame, keys: list[str], metrics=("f1", "auroc", 
 
 
 def _cell(r) -> str:
-    """``mean (std over seeds) [95% CI over test items]``; the bracket only where predictions were stored."""
+    """``mean (std over seeds) [95% CI over test items]``; the bracket only where predictions were stored, the std
+    ``(-)`` for a single seed (it has no spread to show; the bracket is then its only uncertainty)."""
     ci = getattr(r, "test_ci_low", float("nan"))
     bracket = "" if pd.isna(ci) else f" [{r.test_ci_low:.2f}, {r.test_ci_high:.2f}]"
-    return f"{r.mean:.3f} ({r.std:.3f}){bracket}"
+    std = "-" if getattr(r, "n_seeds", 2) < 2 else f"{r.std:.3f}"
+    return f"{r.mean:.3f} ({std}){bracket}"
 
 
 def paper_layout(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -105,7 +109,10 @@ def paper_layout(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
         cells = {r.pattern: _cell(r) for r in g.itertuples()}
         balance = f", training {r0['train_balance']}" if "train_balance" in r0 else ""
         n_test = f", n_test={int(g['n_test'].max())}" if "n_test" in g and g["n_test"].notna().any() else ""
-        rows.append({"source": f"ours ({r0['dataset']}, n_seeds={int(g['n_seeds'].max())}{n_test}{balance})",
+        epochs = f", {int(r0['epochs'])} epochs" if "epochs" in r0 else ""
+        bf16 = ", bf16" if r0.get("bf16") in (True,) else ""  # numpy booleans too; NaN (not recorded) is not
+        rows.append({"source": f"ours ({r0['dataset']}, n_seeds={int(g['n_seeds'].max())}{n_test}{balance}"
+                               f"{epochs}{bf16})",
                      "model": r0["model"], "condition": r0["condition"], "layers": r0.get("layers", "-"),
                      **{p: cells.get(p, "-") for p in patterns}})
     for model, values in PAPER_B.get(metric, {}).items():
@@ -280,7 +287,8 @@ def english_rows_added(summary: pd.DataFrame) -> pd.DataFrame:
 
 def probe_vs_full_depth(summary: pd.DataFrame) -> pd.DataFrame:
     """Does the top-layer probe tell the same story as LoRA on every layer? Per model, metric and pattern run both
-    ways (cross-lingual): the two means (std over seeds), and each one's change from ja0 to the largest pattern."""
+    ways (cross-lingual): each one's mean, std over seeds (NaN for a single seed), seeds, epochs and 95% interval over
+    the test items (``pattern_change`` gives each one's change from ja0 with a paired interval)."""
     if "layers" not in summary:
         return pd.DataFrame()
     cross = summary[(summary["condition"] == "crosslingual") & summary["metric"].isin(["f1", "auroc"])]
@@ -290,8 +298,49 @@ def probe_vs_full_depth(summary: pd.DataFrame) -> pd.DataFrame:
     if probe.empty or deep.empty:
         return pd.DataFrame()
     on = ["model", "metric", "pattern"]
-    both = probe[[*on, "layers", "mean", "std", "n_seeds"]].merge(
-        deep[[*on, "mean", "std", "n_seeds"]], on=on, suffixes=("_probe", "_all_layers"))
+    cols = [c for c in ("mean", "std", "n_seeds", "epochs", "test_ci_low", "test_ci_high") if c in cross]
+    both = probe[[*on, "layers", *cols]].merge(deep[[*on, *cols]], on=on, suffixes=("_probe", "_all_layers"))
+    for side in ("_probe", "_all_layers"):  # one seed has no spread: show none rather than 0
+        both[f"std{side}"] = both[f"std{side}"].where(both[f"n_seeds{side}"] > 1)
     both = both.rename(columns={"layers": "probe"})
     both["_o"] = both["pattern"].map({p: i for i, p in enumerate(PATTERN_ORDER)})
     return both.sort_values(["model", "metric", "_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def pattern_change(runs: pd.DataFrame, start: str = "ja0", end: str | None = None, metrics=("f1", "auroc"),
+                   n_boot: int = 1000) -> pd.DataFrame:
+    """What the Japanese training rows change, with its uncertainty: per group of runs (model, condition and what
+    they trained: ``SETTING_KEYS``) and metric, the seed mean at ``end`` (default: the largest pattern the group ran)
+    minus at ``start``, and a 95% bootstrap interval over the test items. Every pattern is tested on the same items,
+    so both patterns' predictions (all seeds) are resampled jointly: a paired interval, narrower than the two
+    patterns' own intervals would suggest. Groups without both patterns are left out."""
+    import numpy as np
+
+    from cltrlib.metrics import bootstrap_statistic
+    from cltrlib.transfer.scores import seed_mean_metric
+    from cltrlib.transfer.train import load_run_probs
+
+    keys = ["model", "dataset", "condition", *[k for k in SETTING_KEYS if k in runs]]
+    rows = []
+    for key, g in runs[runs["adapter_dir"].notna()].groupby(keys, sort=False):
+        last = end or g.loc[g["n_train"].idxmax(), "pattern"]  # the most Japanese rows (same English rows)
+        a, b = g[g["pattern"] == start], g[g["pattern"] == last]
+        if a.empty or b.empty or last == start:
+            continue
+        frames = [[load_run_probs(r).set_index("id") for r in part.to_dict("records")] for part in (a, b)]
+        ids = frames[0][0].index
+        if any(not f.index.equals(ids) for part in frames for f in part):
+            raise ValueError(f"runs of {key} were tested on different items; their change cannot be paired")
+        pa, pb = (np.stack([np.array(f["probs"].tolist()) for f in part], axis=1) for part in frames)
+        labels = frames[0][0]["label"].to_numpy()
+        for metric in metrics:
+            def change(y, p0, p1, m=metric):
+                return seed_mean_metric(m, y, p1) - seed_mean_metric(m, y, p0)
+
+            point, low, high = bootstrap_statistic(change, labels, pa, pb, n_boot=n_boot)
+            rows.append({**dict(zip(keys, key, strict=True)), "metric": metric, "from": start, "to": last,
+                         "n_seeds": min(len(a), len(b)), "n_test": len(ids), "start": seed_mean_metric(metric, labels, pa),
+                         "end": seed_mean_metric(metric, labels, pb), "change": point, "change_ci_low": low,
+                         "change_ci_high": high})
+    return pd.DataFrame(rows, columns=[*keys, "metric", "from", "to", "n_seeds", "n_test", "start", "end", "change",
+                                       "change_ci_low", "change_ci_high"])

@@ -42,9 +42,20 @@ class TrainConfig:
     eval_batch_size: int = 32
     device: str = "cpu"
     extra: dict = field(default_factory=dict)
+    # bf16 autocast of the matrix products (training and prediction); weights, LoRA and optimizer state stay fp32.
+    # About 2x the fp32 speed on CPUs with bf16 instructions (``cltrlib.pretrain.train.cpu_has_bf16``).
+    bf16: bool = False
 
     def learning_rate(self, method: str) -> float:
         return self.lr if self.lr is not None else (5e-4 if method == "lora" else 5e-5)
+
+    def autocast(self):
+        """The context the forward passes run in: bf16 autocast when ``bf16``, else nothing."""
+        import contextlib
+
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda" if str(self.device).startswith("cuda") else "cpu", dtype=torch.bfloat16)
 
 
 def set_seed(seed: int) -> None:
@@ -74,9 +85,10 @@ def _logits(model, ids: torch.Tensor, mask: torch.Tensor, cache: PrefixCache | N
 
 @torch.no_grad()
 def predict_proba(model, tok, texts: list[str], max_length: int, batch_size: int = 32, cache: PrefixCache | None = None,
-                  device: str = "cpu") -> np.ndarray:
+                  device: str = "cpu", bf16: bool = False) -> np.ndarray:
     """Class probabilities (n, num_labels) for texts; batches of similar token length (``lengths``), so a batch pads
-    to its own longest text, not the data's (the fitted length is the data's longest)."""
+    to its own longest text, not the data's (the fitted length is the data's longest). ``bf16``: autocast, as the
+    run was trained."""
     from cltrlib.lengths import length_sorted_batches, token_lengths
 
     model.eval()
@@ -84,7 +96,8 @@ def predict_proba(model, tok, texts: list[str], max_length: int, batch_size: int
     for idx in length_sorted_batches(token_lengths(tok, texts).tolist(), batch_size):
         ids, mask = _tokenize(tok, [texts[i] for i in idx], max_length)
         ids, mask = ids.to(device), mask.to(device)
-        logits = _logits(model, ids, mask, cache)
+        with TrainConfig(device=device, bf16=bf16).autocast():
+            logits = _logits(model, ids, mask, cache)
         out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()
     return out
 
@@ -107,7 +120,8 @@ def train_classifier(model, tok, train: pd.DataFrame, cfg: TrainConfig, method: 
             ids, mask = _tokenize(tok, part["text"].tolist(), cfg.max_length)
             ids, mask = ids.to(cfg.device), mask.to(cfg.device)
             labels = torch.as_tensor(part["label"].to_numpy().astype("int64"), device=cfg.device)
-            logits = _logits(model, ids, mask, cache)
+            with cfg.autocast():
+                logits = _logits(model, ids, mask, cache)
             loss = torch.nn.functional.cross_entropy(logits.float(), labels)
             loss.backward()
             opt.step()
@@ -153,7 +167,9 @@ def run_config(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig) 
 
     return {
         "version": TRANSFER_VERSION, "classifier": clf.to_dict(), "model_revision": model_revision(clf.model),
-        "train": {k: v for k, v in asdict(train_cfg).items() if k not in ("device", "eval_batch_size")},
+        # bf16 joins the key only when on, so the fp32 runs stored before it existed keep their keys
+        "train": {k: v for k, v in asdict(train_cfg).items()
+                  if k not in ("device", "eval_batch_size") and not (k == "bf16" and not v)},
         "dataset": pattern.data.name, "label_names": pattern.data.label_names, "task": pattern.data.task,
         "source_lang": pattern.data.source_lang, "target_lang": pattern.data.target_lang,
         "condition": pattern.condition, "pattern": pattern.name, "n_target": pattern.n_target, "seed": pattern.seed,
@@ -194,7 +210,7 @@ def run_transfer(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig
     losses = train_classifier(model, tok, pattern.train, train_cfg, method, pattern.seed, cache, progress)
     t_train = time.monotonic() - t0
     probs = predict_proba(model, tok, pattern.test["text"].tolist(), train_cfg.max_length,
-                          train_cfg.eval_batch_size, cache, train_cfg.device)
+                          train_cfg.eval_batch_size, cache, train_cfg.device, train_cfg.bf16)
     labels = pattern.test["label"].to_numpy()
     store.append({"id": int(i), "label": int(y), "probs": [round(float(x), 6) for x in p]}
                  for i, y, p in zip(pattern.test["id"], labels, probs, strict=True))
@@ -206,7 +222,7 @@ def run_transfer(pattern: Pattern, clf: ClassifierConfig, train_cfg: TrainConfig
         meta = {"base_model": clf.model, "method": method, "classifier": clf.to_dict(), "dataset": pattern.data.name,
                 "task": pattern.data.task, "label_names": pattern.data.label_names, "condition": pattern.condition,
                 "pattern": pattern.name, "n_target": pattern.n_target, "seed": pattern.seed,
-                "max_length": train_cfg.max_length, "source_lang": pattern.data.source_lang,
+                "max_length": train_cfg.max_length, "bf16": train_cfg.bf16, "source_lang": pattern.data.source_lang,
                 "target_lang": pattern.data.target_lang, "store": str(store.path)}
         (adapter_dir / "classifier.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     summary = {"model": clf.model, "dataset": pattern.data.name, "condition": pattern.condition,
