@@ -8,7 +8,13 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from cltrlib.study import TransferSettings
 from cltrlib.transfer.experiment import run_grid
-from cltrlib.transfer.report import paper_layout, pattern_change, probe_vs_full_depth, summary_table
+from cltrlib.transfer.report import (
+    paper_layout,
+    pattern_change,
+    probe_vs_full_depth,
+    summary_table,
+    write_full_depth_table,
+)
 from cltrlib.transfer.scores import items_bootstrap_interval, seed_mean_metric
 from tests.test_transfer_model import _tiny
 
@@ -84,6 +90,11 @@ def test_grid_with_full_depth_runs_gives_separate_rows_intervals_and_reference_r
         assert r.change == pytest.approx(means[r.layers, r.metric, "ja4"] - means[r.layers, r.metric, "ja0"])
         assert r.change_ci_low <= r.change + 1e-9 <= r.change_ci_high + 2e-9
     assert set(change["n_seeds"]) == {1, 2} and (change["n_test"] == 12).all()
+    layout = write_full_depth_table(summary, change, out_dir=tmp_path / "tables")
+    assert list(layout["layers"]) == ["LoRA all", "LoRA top 1"] and list(layout["n_seeds"]) == [1, 2]
+    assert list(layout["precision"]) == ["bf16", "fp32"] and list(layout["epochs"]) == [2, 1]
+    assert "(-) [" in layout.loc[0, "auroc ja0"] and layout.loc[1, "f1 ja4 - ja0"].count("[") == 1
+    assert (tmp_path / "tables" / "transfer_probe_vs_full_depth.md").is_file()
 
 
 def _test_texts(s: TransferSettings, row) -> list[str]:

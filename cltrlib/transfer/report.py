@@ -344,3 +344,45 @@ def pattern_change(runs: pd.DataFrame, start: str = "ja0", end: str | None = Non
                          "change_ci_high": high})
     return pd.DataFrame(rows, columns=[*keys, "metric", "from", "to", "n_seeds", "n_test", "start", "end", "change",
                                        "change_ci_low", "change_ci_high"])
+
+
+def full_depth_layout(summary: pd.DataFrame, change: pd.DataFrame) -> pd.DataFrame:
+    """Probe vs full depth on the contrast the full-depth runs cover (cross-lingual, e.g. ja0 -> ja104): one row per
+    model and what it trained (only models run both ways), F1 and AUROC at both patterns (cells as in Tables 3/4:
+    mean (std over seeds) [95% CI over test items]) and the change with its paired interval (``pattern_change``)."""
+    cross = summary[summary["condition"] == "crosslingual"]
+    deep_models = set(cross.loc[cross["layers"] == "LoRA all", "model"]) if "layers" in cross else set()
+    change = change[(change["condition"] == "crosslingual") & change["model"].isin(deep_models)]
+    if change.empty:
+        return pd.DataFrame()
+    keys = ["model", *[k for k in SETTING_KEYS if k in change]]
+    rows = []
+    for key, g in change.groupby(keys, sort=False):
+        r0 = dict(zip(keys, key, strict=True))
+        start, end = g["from"].iloc[0], g["to"].iloc[0]
+        row = {"model": r0["model"], "layers": r0.get("layers", "-"), "epochs": r0.get("epochs", "-"),
+               "precision": "bf16" if r0.get("bf16") in (True,) else "fp32", "n_seeds": int(g["n_seeds"].min()),
+               "n_test": int(g["n_test"].max())}
+        for c in g.itertuples():
+            sel = cross
+            for k, v in r0.items():
+                sel = sel[sel[k] == v]
+            cells = {r.pattern: _cell(r) for r in sel[sel["metric"] == c.metric].itertuples()}
+            row[f"{c.metric} {start}"] = cells.get(start, "-")
+            row[f"{c.metric} {end}"] = cells.get(end, "-")
+            row[f"{c.metric} {end} - {start}"] = f"{c.change:+.3f} [{c.change_ci_low:+.2f}, {c.change_ci_high:+.2f}]"
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out.sort_values(["model", "layers"], kind="stable").reset_index(drop=True)
+
+
+def write_full_depth_table(summary: pd.DataFrame, change: pd.DataFrame, out_dir=None) -> pd.DataFrame:
+    """``transfer_probe_vs_full_depth``: the CSV has ``pattern_change``'s numbers for the models run both ways, the
+    Markdown ``full_depth_layout``; nothing is written when no model ran both ways."""
+    from cltrlib.tables import write_table
+
+    layout = full_depth_layout(summary, change)
+    if not layout.empty:
+        long = change[change["model"].isin(set(layout["model"])) & (change["condition"] == "crosslingual")]
+        write_table(long.reset_index(drop=True), "transfer_probe_vs_full_depth", out_dir=out_dir, markdown=layout)
+    return layout
