@@ -11,6 +11,7 @@ from cltrlib.transfer.experiment import run_grid
 from cltrlib.transfer.report import (
     paper_layout,
     pattern_change,
+    plot_transfer,
     probe_vs_full_depth,
     summary_table,
     write_full_depth_table,
@@ -95,6 +96,10 @@ def test_grid_with_full_depth_runs_gives_separate_rows_intervals_and_reference_r
     assert list(layout["precision"]) == ["bf16", "fp32"] and list(layout["epochs"]) == [2, 1]
     assert "(-) [" in layout.loc[0, "auroc ja0"] and layout.loc[1, "f1 ja4 - ja0"].count("[") == 1
     assert (tmp_path / "tables" / "transfer_probe_vs_full_depth.md").is_file()
+    # the figure's full-depth line says in its legend what was cut
+    fig = plot_transfer(summary, s.patterns)
+    labels = [t.get_text() for ax in fig.axes for leg in [ax.get_legend(), *fig.legends] if leg for t in leg.get_texts()]
+    assert any("LoRA all layers (1 seed, 2 epochs)" in t for t in labels), labels
 
 
 def _test_texts(s: TransferSettings, row) -> list[str]:

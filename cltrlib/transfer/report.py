@@ -204,6 +204,10 @@ def plot_transfer(summary: pd.DataFrame, patterns: dict[str, int]):
             if deep:  # LoRA on every layer beside the top-layer probe: same colour, dash-dot, squares
                 ls, marker = "-.", "s"
             tag = ", 日本語のみ" if mono else (", LoRA all layers" if deep else "")
+            if deep:  # what the full-depth runs cut to fit (TransferSettings.full_depth_*), in the legend itself
+                n_seeds = int(g["n_seeds"].min()) if "n_seeds" in g else 0
+                epochs = f", {int(g['epochs'].iloc[0])} epochs" if "epochs" in g else ""
+                tag += f" ({n_seeds} seed{'s' if n_seeds != 1 else ''}{epochs})" if n_seeds else ""
             bars = ax.errorbar(g["n"], g["mean"], yerr=g["std"], marker=marker, capsize=3,
                                lw=1.2 if mono else 2, ls=ls, mfc="white" if mono or deep else None,
                                color=colors.get(model), label=f"{model} (ours{tag})")
