@@ -289,11 +289,12 @@ PROFILES: dict[str, Study] = {
         # lower-layer states (a probe; whole texts, lengths fitted per model). Beside it, Paper B's full-depth LoRA
         # (q/v on every layer) for Gemma-3 at ja0 and ja104, to check the probe's ja0 vs ja104 conclusion: Gemma
         # only (its texts fit in 80 tokens, SmolLM2's need 244: one SmolLM2 step of 16 took 39 s, ~1.5 h per ja104
-        # seed), one seed (its interval over test items is its uncertainty), bf16 autocast (FULL_DEPTH_COST below),
-        # and fewer epochs, to stay within ~8-10 min of make reproduce on 2 cores.
+        # seed), one seed (its interval over test items is its uncertainty), bf16 autocast where the CPU has bf16
+        # units (fp32 elsewhere, about twice the time), and 3 epochs instead of 10: what fitted this session's CPU
+        # time (benchmarks/transfer_full_depth_cost.py sizes it; make reproduce's budget allows ~8-10 min for it).
         transfer=TransferSettings(models=EMBEDDED, n_source=128, n_test=100, lora_layers=1,
                                   full_depth_models=(GEMMA3,), full_depth_patterns=("ja0", "ja104"),
-                                  full_depth_seeds=(0,), full_depth_epochs=5, full_depth_bf16=None,
+                                  full_depth_seeds=(0,), full_depth_epochs=3, full_depth_bf16=None,
                                   attribution_model=GEMMA3, attribution_texts=12, attribution_samples=48),
         # Both tasks, both models, all three corpora before and after tuning, sized for 2 CPU cores (32 test items,
         # 40 pairs per corpus). Lengths are fitted from the data (no language truncated); length-sorted batches keep
