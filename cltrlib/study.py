@@ -213,7 +213,7 @@ class PretrainSettings(Stage):
     """
 
     models: tuple[str, ...] = ("llama-2-7b-hf",)
-    conditions: tuple[str, ...] = ("ja", "en", "ja+en", "ja+parallel")  # cltrlib.pretrain.conditions
+    conditions: tuple[str, ...] = ("ja", "en", "ja+en", "ja+parallel", "ja+vocab")  # cltrlib.pretrain.conditions
     source: str = "manpages"  # manpages | mirror | a folder with ja/ and en/ sub-folders
     tokens: int = 1_507_328  # training tokens per condition (whole steps of 8 x 1 x 2048)
     seq_len: int = 2048
@@ -226,6 +226,11 @@ class PretrainSettings(Stage):
     lora_r: int = 64
     lora_alpha: int = 128
     lora_layers: int | None = None  # LoRA on the top k decoder layers only (None: all)
+    chunked_loss: bool = False  # the LM-head loss a chunk of positions at a time (cltrlib.pretrain.loss; not FSDP)
+    # ja+vocab: Swallow grew Llama-2's 32,000 tokens to 43,176 with Japanese ones; learnt here from the Japanese
+    # training documents by BPE (of vocab_bpe_size pieces), keeping the most frequent wholly kana/kanji pieces
+    vocab_new_tokens: int = 11_176
+    vocab_bpe_size: int = 32_000
     checkpoints: int = 4  # evaluation checkpoints along each run (the last is the final model)
     bf16: bool | None = None  # autocast; None: on GPU, and on CPUs with bf16 matrix instructions
     allow_contaminated: bool = False  # train on a corpus that shares 13-grams with evaluation data
@@ -351,9 +356,11 @@ PROFILES["rehearsal"] = Study(
     explorer=ExplorerSettings(code_model="codellama-7b-instruct-hf", max_new_tokens=48,
                               embedding_model="llama-2-7b-hf", n_baseline=8, n_pick=12, lime_samples=8),
     # Llama-2's stand-in, full fine-tuning, every paper condition; the mirror's text (the stand-in's tokenizer is
-    # Llama-2's, so the held-out share of SIB-200 holds a few 256-token blocks, not one of 2048), 2 steps.
+    # Llama-2's, so the held-out share of SIB-200 holds a few 256-token blocks, not one of 2048), 2 steps. ja+vocab
+    # learns from SIB-200's ~40k Japanese characters, which hold a few hundred new pieces, not Swallow's 11k.
     pretrain=PretrainSettings(source="mirror", tokens=512, seq_len=256, checkpoints=2, ppl_blocks=2, soft_limit=3,
-                              pass1_conditions=("ja", "en"), pass1_limit=3),
+                              pass1_conditions=("ja", "en"), pass1_limit=3, vocab_new_tokens=256,
+                              vocab_bpe_size=4000),
 )
 STANDIN_PROFILES = frozenset({"rehearsal"})  # profiles whose hub ids resolve to the tiny stand-ins
 

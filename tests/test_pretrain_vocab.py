@@ -41,3 +41,49 @@ def test_expansion_keeps_old_ids_and_rows_and_makes_japanese_cheaper(docs):
     assert tok.decode(tok(text, add_special_tokens=False).input_ids) == text
     out = model(input_ids=torch.tensor([tok(text, add_special_tokens=False).input_ids])).logits
     assert out.shape[-1] >= len(tok) and torch.isfinite(out).all()
+
+
+@pytest.mark.usefixtures("standins_on")
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_the_ja_vocab_condition_trains_the_expanded_model_and_evaluates_with_its_tokenizer(method, tmp_path,
+                                                                                           monkeypatch):
+    """The pipeline end to end on the Llama-2 stand-in (untied head): expansion learnt from the Japanese training
+    documents, the expanded tokenizer in every checkpoint, the new rows trained (under LoRA too, where the old rows
+    stay as they were), perplexity and bits per character with the expanded tokenizer, and the soft measure's target
+    tokens (the English canonical solutions) unchanged by the expansion."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cltrlib.codeeval.likelihood import TARGET_DATASET, target_ids
+    from cltrlib.data import load_problems
+    from cltrlib.models import load_tokenizer
+    from cltrlib.pretrain import pipeline
+    from cltrlib.pretrain.perplexity import held_out_perplexity
+    from cltrlib.study import study
+
+    monkeypatch.setenv("CLTR_RESULTS_DIR", str(tmp_path))
+    s = study("rehearsal").pretrain.override(conditions=("ja+vocab",), tokens=256, seq_len=64, checkpoints=1,
+                                             method=method, lora_r=4, lora_alpha=8, lr=1e-2, vocab_new_tokens=64,
+                                             vocab_bpe_size=2000)
+    cr = pipeline.train_condition(s.models[0], "ja+vocab", s, progress=False)
+    exp = cr.mixture["vocabulary"]
+    old = exp["old_vocab_size"]
+    base_tok, tok = load_tokenizer(s.models[0]), AutoTokenizer.from_pretrained(cr.run.final)
+    assert exp["new_tokens"] > 0 and len(tok) == old + exp["new_tokens"] == len(base_tok) + exp["new_tokens"]
+    assert exp["tokens_per_ja_char_after"] < exp["tokens_per_ja_char_before"]
+    assert all(len(tok.decode([i])) >= 2 for i in range(old, len(tok)))  # each new id decodes to its Japanese text
+    init = AutoModelForCausalLM.from_pretrained(exp["folder"])
+    after = AutoModelForCausalLM.from_pretrained(cr.run.final)
+    for get in ("get_input_embeddings", "get_output_embeddings"):
+        w0, w1 = getattr(init, get)().weight, getattr(after, get)().weight
+        assert w1.shape[0] >= len(tok)
+        moved = (w1[old:len(tok)] - w0[old:len(tok)]).abs().amax(1) > 0
+        assert moved.float().mean() > 0.5, get  # the new rows trained (the head's all; the embedding's if seen)
+        if method == "lora":
+            assert torch.equal(w1[:old], w0[:old]), get  # LoRA: only the new rows of the embeddings change
+    held = pipeline.prepare_source("ja", s.source).held_out
+    ppl = held_out_perplexity(cr.run.final, held, seq_len=64, max_blocks=2)
+    base_ppl = held_out_perplexity(s.models[0], held, seq_len=64, max_blocks=2)
+    assert ppl["chars"] > base_ppl["chars"]  # the same 2 blocks hold more text: the expanded tokenizer packed them
+    assert ppl["bpc_low"] <= ppl["bits_per_char"] <= ppl["bpc_high"]
+    for p in load_problems(TARGET_DATASET):
+        assert target_ids(tok, p.canonical_solution) == target_ids(base_tok, p.canonical_solution), p.task_id

@@ -33,7 +33,8 @@ def plot_transfer_curves(checkpoints: pd.DataFrame, table: pd.DataFrame) -> plt.
     1. the soft measure after the Japanese (L') and English (H') prompts at every checkpoint, with the base's
        values as dotted lines: does L' move, and does it move more than under the English control?
     2. pass@1 L'p and H'p of each final model (Wilson intervals) beside the base's Lp and Hp;
-    3. held-out Japanese and English perplexity (bootstrap CI over blocks), log scale.
+    3. held-out Japanese and English bits per character (bootstrap CI over blocks): unlike perplexity (per token
+       of each model's own tokenizer) comparable across tokenizers, so the ``ja+vocab`` condition fits on it.
     """
     bases = list(dict.fromkeys(checkpoints.base))
     fig, axes = plt.subplots(len(bases), 3, figsize=(15, 4.2 * len(bases)), squeeze=False)
@@ -50,18 +51,17 @@ def plot_transfer_curves(checkpoints: pd.DataFrame, table: pd.DataFrame) -> plt.
                 ax_soft.plot(scored.tokens.astype(float), scored[f"soft_{lang}"].astype(float), ls, marker=m,
                              color=LANG_COLORS[lang], label=f"{cond}: {'L′' if lang == 'ja' else 'H′'}",
                              alpha=0.9)
-                y = rows[f"ppl_{lang}"].astype(float)
-                err = np.clip(np.vstack([y - rows[f"ppl_{lang}_low"].astype(float),
-                                         rows[f"ppl_{lang}_high"].astype(float) - y]), 0, None)
+                y = rows[f"bpc_{lang}"].astype(float)
+                err = np.clip(np.vstack([y - rows[f"bpc_{lang}_low"].astype(float),
+                                         rows[f"bpc_{lang}_high"].astype(float) - y]), 0, None)
                 ax_ppl.errorbar(rows.tokens.astype(float), y, yerr=err, fmt=ls, marker=m, color=LANG_COLORS[lang],
                                 capsize=2, label=f"{cond}: {lang}")
         ax_soft.set_title(f"{base}: soft measure (JA solid, EN dashed)")
         ax_soft.set_xlabel("training tokens")
         ax_soft.set_ylabel("mean log p(canonical solution) per token")
-        ax_ppl.set_yscale("log")
-        ax_ppl.set_title("held-out perplexity (JA solid, EN dashed)")
+        ax_ppl.set_title("held-out bits per character (JA solid, EN dashed)")
         ax_ppl.set_xlabel("training tokens")
-        ax_ppl.set_ylabel("perplexity")
+        ax_ppl.set_ylabel("bits per character")
         tb = table[table.base == base]
         has_p1 = "L'p" in tb and tb["n_problems"].fillna(0).gt(0).any()
         if has_p1:

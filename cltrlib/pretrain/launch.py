@@ -27,9 +27,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--conditions", nargs="+", default=None)
     ap.add_argument("--tokens", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None, help="blocks per step per process")
+    ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                    help="bf16 autocast (auto: the profile's setting; off: fp32, for exact comparisons)")
     args = ap.parse_args(argv)
     s = study(args.profile).pretrain.override(models=args.models, conditions=args.conditions, tokens=args.tokens,
-                                              batch_size=args.batch_size)
+                                              batch_size=args.batch_size,
+                                              bf16={"auto": None, "on": True, "off": False}[args.bf16])
     rank0 = int(os.environ.get("RANK", "0")) == 0
     for model in s.models:
         for c in s.conditions:

@@ -3,7 +3,9 @@
 Perplexity is exp(mean next-token loss) over packed blocks of held-out documents (``packing.split_documents``: never
 trained on in any condition). Its interval is ``metrics.bootstrap_ci`` over blocks (of the mean loss, then exponentiated). Tokens are the *evaluated
 model's* tokens, so perplexities of models with different tokenizers (vocabulary expansion) are not comparable;
-``bits_per_char`` is, and is reported beside it.
+``bits_per_char`` (summed loss over the characters the predicted tokens decode to, with its own bootstrap CI over
+blocks) is, and is reported beside it. With a denser tokenizer the same number of blocks covers more text: the
+documents are taken in the same seeded order, so one model's text is a prefix of the other's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cltrlib.metrics import bootstrap_ci
+from cltrlib.metrics import bootstrap_ci, bootstrap_statistic
 from cltrlib.pretrain.corpus import Document
 from cltrlib.pretrain.packing import fingerprint, pack
 from cltrlib.store import RunStore
@@ -67,5 +69,7 @@ def held_out_perplexity(model_path: str, docs: Sequence[Document], seq_len: int 
     n_chr = np.array([r["chars"] for r in recs], dtype=float)
     # Every block predicts seq_len - 1 tokens, so the pooled mean loss is the mean of per-block means.
     low, high = bootstrap_ci(loss / n_tok, seed=seed)
-    return {"perplexity": math.exp(loss.sum() / n_tok.sum()), "ppl_low": math.exp(low), "ppl_high": math.exp(high), "bits_per_char": float(loss.sum() / n_chr.sum() / math.log(2)),
-            "blocks": len(loss), "tokens": int(n_tok.sum())}
+    bpc, bpc_low, bpc_high = bootstrap_statistic(lambda x, c: x.sum() / c.sum() / math.log(2), loss, n_chr, seed=seed)
+    return {"perplexity": math.exp(loss.sum() / n_tok.sum()), "ppl_low": math.exp(low), "ppl_high": math.exp(high),
+            "bits_per_char": bpc, "bpc_low": bpc_low, "bpc_high": bpc_high, "blocks": len(loss),
+            "tokens": int(n_tok.sum()), "chars": int(n_chr.sum())}

@@ -7,13 +7,18 @@
    paragraph by paragraph; the check is repeated on the cleaned documents, and a corpus still dirty (or a dirty one
    with ``allow_contaminated``) is refused or trained on knowingly. Stored per source (``pretrain-corpus``), so the
    seconds of n-gram hashing are spent once;
-2. packing to the token budget and training (``train.run_pretraining``: resumable, stored by configuration, a
+2. for ``ja+vocab``: the base model with Japanese tokens learnt from the Japanese training documents added to its
+   tokenizer (``vocab``; new rows the mean of their old subwords' rows), stored as a model folder
+   (``pretrain-vocab``) that the condition then trains (under LoRA with the new rows trainable) and whose tokenizer
+   every checkpoint carries, so every evaluation below tokenises with it;
+3. packing to the token budget and training (``train.run_pretraining``: resumable, stored by configuration, a
    progress bar with loss and tokens/s);
-3. every checkpoint along the run, the base model included (0 tokens): held-out Japanese and English perplexity
-   with a bootstrap CI (``perplexity``), and the soft EN/JA measure (``cltrlib.codeeval.likelihood``: per-problem
+4. every checkpoint along the run, the base model included (0 tokens): held-out Japanese and English perplexity
+   and bits per character (comparable across tokenizers) with bootstrap CIs (``perplexity``), and the soft EN/JA
+   measure (``cltrlib.codeeval.likelihood``: per-problem
    mean log-likelihood of the canonical solution after the HumanEval and the JHumanEval prompt; on the base and
    the final models only when ``soft_every_checkpoint`` is off);
-4. the base and the final model of each condition in ``pass1_conditions``: pass@1 on HumanEval and JHumanEval
+5. the base and the final model of each condition in ``pass1_conditions``: pass@1 on HumanEval and JHumanEval
    through the normal code-eval path (``run_generation`` + ``run_evaluation`` in the sandbox), on the first
    ``pass1_limit`` problems.
 
@@ -23,8 +28,11 @@ result into our own Paper A Table 2.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +45,7 @@ from cltrlib.pretrain.train import PretrainRun, run_pretraining
 from cltrlib.store import RunStore
 
 CORPUS_VERSION = "1"  # bump when corpus preparation changes what a source yields
+VOCAB_VERSION = "1"  # bump when vocabulary expansion changes what it produces
 
 
 @dataclass
@@ -127,25 +136,83 @@ def contamination_table(prepared: dict[str, PreparedSource]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class ExpandedModel:
+    """A base model with Japanese tokens added (``vocab``), stored as a plain model folder with its tokenizer."""
+
+    folder: str
+    old_vocab_size: int
+    new_tokens: int
+    tokens_per_ja_char_before: float  # on the first 200 mostly-Japanese training documents
+    tokens_per_ja_char_after: float
+
+
+def expanded_model(model: str, docs: list[Document], n_new: int, bpe_size: int) -> ExpandedModel:
+    """``model`` with up to ``n_new`` Japanese tokens learnt (BPE of ``bpe_size`` pieces) from ``docs`` added, new
+    rows mean-initialised; stored by (model revision, documents, sizes), so the seconds of BPE training, and the
+    folder every ``ja+vocab`` run starts from, are made once."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cltrlib.models import load_tokenizer, model_revision, resolve_model_path
+    from cltrlib.pretrain import vocab
+
+    key = {"model": model, "model_revision": model_revision(model), "docs": fingerprint(docs), "n_new": n_new,
+           "bpe_size": bpe_size, "version": VOCAB_VERSION}
+    store = RunStore("pretrain-vocab", key, label=f"{Path(model).name}-vocab")
+    folder = store.path / f"{Path(model).name}+ja-vocab"
+    with store.lock():
+        if not store.is_complete():
+            tok = load_tokenizer(model, padding_side="right")
+            lm = AutoModelForCausalLM.from_pretrained(resolve_model_path(model), dtype=torch.float32)
+            sample = docs[:200]
+            before = vocab.tokens_per_japanese_char(tok, sample)
+            new = vocab.learn_japanese_tokens(docs, tok, n_new, vocab_size=bpe_size)
+            if not new:
+                raise ValueError(f"no Japanese token to add: the {len(docs)} documents hold no multi-character "
+                                 "kana/kanji piece the tokenizer lacks")
+            exp = vocab.expand(lm, tok, new)
+            after = vocab.tokens_per_japanese_char(tok, sample)
+            tmp = folder.with_name(folder.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            lm.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            os.replace(tmp, folder)
+            store.append([{"token": t, "id": tok.convert_tokens_to_ids(t)} for t in new])
+            store.mark_complete({"old_vocab_size": exp.old_vocab_size, "new_tokens": len(new),
+                                 "tokens_per_ja_char_before": before, "tokens_per_ja_char_after": after})
+    summ = store.summary()
+    return ExpandedModel(str(folder), summ["old_vocab_size"], summ["new_tokens"], summ["tokens_per_ja_char_before"],
+                         summ["tokens_per_ja_char_after"])
+
+
 def train_condition(model: str, condition: str, s, progress: bool = True) -> ConditionRun:
-    """Pack the condition's mixture to the budget and train (or resume, or read back) its run."""
+    """Pack the condition's mixture to the budget and train (or resume, or read back) its run; for a condition
+    with vocabulary expansion, from the expanded model (``expanded_model``), packed with its tokenizer."""
     from cltrlib.models import load_tokenizer
     from cltrlib.pretrain.packing import mixture
 
     cond = cond_mod.condition(condition)
-    if cond.expand_vocab:
-        raise ValueError(f"condition {condition!r} (vocabulary expansion) is not wired into this pipeline: "
-                         "expand with cltrlib.pretrain.vocab, save the model, and train that folder on 'ja'")
     parts = []
     for name, share in cond.parts:
         prepared = prepare_source(name, s.source, s.allow_contaminated)
         parts.append(Part(name, tuple(prepared.docs), share))
-    tok = load_tokenizer(model, padding_side="right")
+    cfg = s.train_config(model, condition)
+    expansion = None
+    if cond.expand_vocab:
+        ja = prepare_source("ja", s.source, s.allow_contaminated)
+        expansion = expanded_model(model, ja.docs, s.vocab_new_tokens, s.vocab_bpe_size)
+        # LoRA leaves the embeddings frozen: the new rows must train, or the new tokens keep their initial rows
+        cfg = dataclasses.replace(cfg, model=expansion.folder,
+                                  trainable_from=expansion.old_vocab_size if s.method == "lora" else None)
+    tok = load_tokenizer(cfg.model, padding_side="right")
     blocks, mix = mixture(parts, tok, s.seq_len, s.tokens, seed=s.seed)
     corpus_key = fingerprint([d for p in parts for d in p.docs]) + ":" + ",".join(
         f"{p.name}={p.share}" for p in parts)
-    run = run_pretraining(s.train_config(model, condition), blocks, corpus_key, mixture_summary=mix,
-                          progress=progress, bf16=s.bf16)
+    if expansion is not None:
+        mix = {**mix, "vocabulary": dataclasses.asdict(expansion)}
+    run = run_pretraining(cfg, blocks, corpus_key, mixture_summary=mix, progress=progress, bf16=s.bf16,
+                          chunked_loss=s.chunked_loss)
     return ConditionRun(model, condition, run, {p.name: {"documents": len(p.docs), "share": p.share}
                                                   for p in parts}, mix)
 
@@ -163,6 +230,7 @@ def evaluate_checkpoint(folder: str, s, held_out: dict[str, list[Document]], pro
         ppl = held_out_perplexity(folder, docs, seq_len=s.seq_len, max_blocks=s.ppl_blocks, seed=s.seed)
         row.update({f"ppl_{lang}": ppl["perplexity"], f"ppl_{lang}_low": ppl["ppl_low"],
                     f"ppl_{lang}_high": ppl["ppl_high"], f"bpc_{lang}": ppl["bits_per_char"],
+                    f"bpc_{lang}_low": ppl["bpc_low"], f"bpc_{lang}_high": ppl["bpc_high"],
                     f"ppl_{lang}_blocks": ppl["blocks"]})
     if not soft:
         return {**row, "soft_en": math.nan, "soft_ja": math.nan, "soft_gap": math.nan, "soft_gap_low": math.nan,

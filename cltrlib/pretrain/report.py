@@ -11,7 +11,9 @@ Per (base, condition):
 - soft CLTR: the same formula on the per-problem mean log-likelihood of the canonical solution after the English
   (H) and the Japanese (L) prompt (``cltrlib.codeeval.likelihood``), continuous and defined for every problem, with
   its paired bootstrap CI.
-- held-out Japanese and English perplexity of the final model (bootstrap CI over blocks).
+- held-out Japanese and English perplexity of the final model (bootstrap CI over blocks), and bits per character:
+  perplexity is per token of the evaluated model's own tokenizer, so only bits per character compare a model with
+  an expanded vocabulary (``ja+vocab``) with the others.
 
 ``contrast_table`` answers the question Paper A could not: is a condition's effect on L'p different from the English
 control's? Both start from the same base, so the difference of effects is L'p(condition) - L'p(en), paired over
@@ -101,6 +103,7 @@ def cltr_table(result, seed: int = 0) -> pd.DataFrame:
             for lang in ("ja", "en"):
                 for suffix in ("", "_low", "_high"):
                     row[f"ppl_{lang}{suffix}"] = float(ckrow[f"ppl_{lang}{suffix}"])
+                    row[f"bpc_{lang}{suffix}"] = float(ckrow.get(f"bpc_{lang}{suffix}", np.nan))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -164,6 +167,10 @@ def markdown_table(table: pd.DataFrame) -> pd.DataFrame:
             "soft problems": r["soft_problems"],
             "ppl ja": _ci(r["ppl_ja"], r["ppl_ja_low"], r["ppl_ja_high"]),
             "ppl en": _ci(r["ppl_en"], r["ppl_en_low"], r["ppl_en_high"]),
+            "bits/char ja": _ci(get("bpc_ja", np.nan), get("bpc_ja_low", np.nan), get("bpc_ja_high", np.nan),
+                                digits=3),
+            "bits/char en": _ci(get("bpc_en", np.nan), get("bpc_en_low", np.nan), get("bpc_en_high", np.nan),
+                                digits=3),
         })
     return pd.DataFrame(out)
 

@@ -49,6 +49,9 @@ class PretrainConfig:
     lora_r: int = 64
     lora_alpha: int = 128
     lora_layers: int | None = None  # LoRA on the top k decoder layers only (None: all): no backward pass below them
+    # Under LoRA, also train the input-embedding and LM-head rows of token ids >= this (the rows a vocabulary
+    # expansion added, ``cltrlib.pretrain.vocab``; peft's trainable_token_indices). None: no such rows.
+    trainable_from: int | None = None
     checkpoints: int = 4  # evaluation checkpoints along the run (the last is the final model)
     seed: int = 0
 
@@ -101,7 +104,10 @@ def store_for(cfg: PretrainConfig, corpus_key: str, root: Path | None = None) ->
 
     from cltrlib.models import model_revision
 
-    key = {**asdict(cfg), "model_revision": model_revision(cfg.model), "corpus": corpus_key,
+    fields = asdict(cfg)
+    if fields["trainable_from"] is None:
+        del fields["trainable_from"]  # added later: runs without expanded rows keep their stored keys
+    key = {**fields, "model_revision": model_revision(cfg.model), "corpus": corpus_key,
            "train_version": TRAIN_VERSION, "transformers": importlib.metadata.version("transformers")}
     return RunStore("pretrain", key, label=f"{Path(cfg.model).name}-{cfg.condition}", root=root)
 
@@ -143,6 +149,7 @@ def _latest_trainer_checkpoint(folder: Path) -> str | None:
 
 
 def _load_model(cfg: PretrainConfig):
+    """(model, tokenizer) ready to train: fp32 weights, LoRA adapters (and trainable expanded rows) if asked."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -153,25 +160,43 @@ def _load_model(cfg: PretrainConfig):
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        top = None
+        top, targets = None, "all-linear"
         if cfg.lora_layers is not None:
             n_layers = model.config.get_text_config().num_hidden_layers
             top = list(range(max(0, n_layers - cfg.lora_layers), n_layers))
+            # peft takes a layer selection only with named targets: every linear module of the decoder layers
+            targets = sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules()
+                              if isinstance(mod, torch.nn.Linear) and ".layers." in name})
+        new_rows = None
+        if cfg.trainable_from is not None:
+            ids = list(range(cfg.trainable_from, model.get_input_embeddings().weight.shape[0]))
+            if not ids:
+                raise ValueError(f"trainable_from={cfg.trainable_from} but the model has only {len(tok)} token ids")
+            tied = getattr(model.config.get_text_config(), "tie_word_embeddings", False) or model.get_output_embeddings() is None
+            # Tied: peft ties the head's rows to the embedding's; untied: both modules train the same rows.
+            new_rows = ids if tied else {"embed_tokens": ids, "lm_head": ids}
         model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                                 lora_dropout=0.0, target_modules="all-linear",
-                                                 layers_to_transform=top))
+                                                 lora_dropout=0.0, target_modules=targets,
+                                                 layers_to_transform=top, trainable_token_indices=new_rows))
     return model, tok
+
+
+def _fsdp_launch() -> bool:
+    """Whether ``accelerate launch`` started this process with an FSDP configuration."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
 
 
 def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mixture_summary: dict | None = None,
                     save_every: int | None = None, progress: bool = True, root: Path | None = None,
-                    bf16: bool | None = None) -> PretrainRun:
+                    bf16: bool | None = None, chunked_loss: bool = False) -> PretrainRun:
     """Train (or resume, or read back) the run of ``cfg`` on ``blocks`` (``packing.mixture``'s output).
 
     ``corpus_key`` identifies the blocks' content (``packing.fingerprint`` of the documents plus the mixture), so a
     different corpus is a different run. ``save_every``: Trainer checkpoint interval in steps (default: every
     evaluation checkpoint, at least every 50 steps). ``bf16``: autocast (default: on GPU, and on CPUs with bf16
-    matrix instructions; others emulate it slowly).
+    matrix instructions; others emulate it slowly). ``chunked_loss``: the LM-head loss a chunk of positions at a
+    time (``cltrlib.pretrain.loss``: the same loss without the full fp32 logits; ignored under FSDP). Neither is part
+    of the store key (they change speed and memory, and the loss only by rounding).
     """
     import torch
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
@@ -192,7 +217,14 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
     marks = _checkpoint_steps(steps, cfg.checkpoints)
     save_every = save_every or max(1, min(50, marks[0]))
     trainer_dir = store.path / "trainer"
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # LoRA's initial A matrices come from the global RNG: the configuration decides them
     model, tok = _load_model(cfg)
+    if chunked_loss and not _fsdp_launch():
+        from cltrlib.pretrain.loss import install
+
+        install(model)
     cuda = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(trainer_dir), max_steps=steps, per_device_train_batch_size=cfg.batch_size,

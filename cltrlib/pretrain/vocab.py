@@ -34,18 +34,21 @@ class Expansion:
 def learn_japanese_tokens(docs: Sequence[Document], tokenizer, n_new: int, vocab_size: int = 16_000,
                           min_chars: int = 2) -> list[str]:
     """Up to ``n_new`` Japanese pieces, most frequent first: learnt by BPE on ``docs``, at least ``min_chars``
-    characters, wholly kana/kanji, and not already one token of ``tokenizer``."""
+    characters, wholly kana/kanji, and not already one token of ``tokenizer``: neither encoded as one id alone nor an
+    entry of its vocabulary (a SentencePiece vocabulary holds pieces such as "この" that only occur inside a word, so
+    they tokenise alone as two ids; adding them would not add an id but re-point an old one)."""
     texts = [d.text for d in docs]
     learnt = tokenizer.train_new_from_iterator(texts, vocab_size=vocab_size)
     counts: Counter[str] = Counter()
     for text in texts:
         for piece in learnt.tokenize(text):
             counts[learnt.convert_tokens_to_string([piece])] += 1
+    known = tokenizer.get_vocab()
     out = []
     for piece, _ in counts.most_common():
         if len(piece) < min_chars or not all(JA_CHAR.match(ch) for ch in piece):
             continue
-        if len(tokenizer(piece, add_special_tokens=False).input_ids) <= 1:
+        if piece in known or len(tokenizer(piece, add_special_tokens=False).input_ids) <= 1:
             continue
         out.append(piece)
         if len(out) == n_new:
@@ -60,8 +63,12 @@ def expand(model, tokenizer, new_tokens: Sequence[str]) -> Expansion:
 
     old_size = len(tokenizer)
     pieces = {t: tokenizer(t, add_special_tokens=False).input_ids for t in new_tokens}
+    known = tokenizer.get_vocab()
+    if already := [t for t in new_tokens if t in known]:
+        raise ValueError(f"{len(already)} of the tokens are already in the vocabulary (e.g. {already[:3]}): adding "
+                         "them would re-point old ids")
     added = tokenizer.add_tokens(list(new_tokens))
-    if added != len(new_tokens):
+    if added != len(new_tokens) or len(tokenizer) != old_size + len(new_tokens):
         raise ValueError(f"only {added} of {len(new_tokens)} tokens were new to the tokenizer")
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     emb = model.get_input_embeddings().weight
@@ -70,6 +77,8 @@ def expand(model, tokenizer, new_tokens: Sequence[str]) -> Expansion:
     with torch.no_grad():
         for token in new_tokens:
             new_id = tokenizer.convert_tokens_to_ids(token)
+            if new_id < old_size:
+                raise ValueError(f"token {token!r} got the old id {new_id}")
             old = torch.tensor(pieces[token])
             emb[new_id] = emb[old].mean(0)
             if not tied:
