@@ -185,63 +185,86 @@ def select_problems(cfg: GenerationConfig) -> list[Problem]:
     return problems[: cfg.limit] if cfg.limit else problems
 
 
+def generation_store(cfg: GenerationConfig, mode: str, identity: dict | None = None) -> RunStore:
+    """The store of a run (``mode`` resolved, ``identity`` its provider's)."""
+    label = f"{Path(cfg.model).name}-{Path(cfg.dataset).name.split('.')[0]}-{mode}"
+    if cfg.provider != "hf":
+        label += f"-{cfg.provider}"
+    return RunStore("generation", _store_config(cfg, mode, identity), label=label)
+
+
+def resolve_prompt_mode(cfg: GenerationConfig, provider, tokenizer=None) -> str:
+    """The prompt mode of a run: as configured, else the registry's (a local model without one: chat if its tokenizer
+    has a chat template; a served model unknown to the registry: chat, the server applies its own template)."""
+    from cltrlib.models import default_prompt_mode, get_spec, load_tokenizer
+
+    if cfg.prompt_mode != "auto":
+        return cfg.prompt_mode
+    if cfg.provider != "hf" and get_spec(cfg.model).prompt_mode == "auto":
+        return "chat"
+    if cfg.provider == "hf":
+        tokenizer = tokenizer or getattr(provider, "tokenizer", None) or load_tokenizer(cfg.model)
+    return default_prompt_mode(cfg.model, tokenizer)
+
+
 def run_generation(cfg: GenerationConfig, model=None, tokenizer=None, progress: bool = True,
                    provider=None) -> GenerationRun:
     """Generate (or read back) the samples for ``cfg``. The in-process engine loads the model only if work remains;
     ``provider`` overrides the one ``cfg`` names (``make_provider``), e.g. to pass an API key."""
-    from cltrlib.models import default_prompt_mode, get_spec, load_tokenizer
-
-    if cfg.temperature <= 0 and cfg.n > 1:
-        raise ValueError("greedy decoding gives n identical samples: use temperature > 0 for n > 1")
+    check_config(cfg)
     provider = provider or make_provider(cfg, model, tokenizer)
-    mode = cfg.prompt_mode
-    if mode == "auto":
-        if cfg.provider != "hf" and get_spec(cfg.model).prompt_mode == "auto":
-            mode = "chat"  # a served model unknown to the registry: the server applies its own chat template
-        else:
-            if cfg.provider == "hf":
-                tokenizer = tokenizer or getattr(provider, "tokenizer", None) or load_tokenizer(cfg.model)
-            mode = default_prompt_mode(cfg.model, tokenizer)
-    label = f"{Path(cfg.model).name}-{Path(cfg.dataset).name.split('.')[0]}-{mode}"
-    if cfg.provider != "hf":
-        label += f"-{cfg.provider}"
-    store = RunStore("generation", _store_config(cfg, mode, provider.identity()), label=label)
-    run = GenerationRun(cfg, mode, store)
-    with store.lock():
-        if not store.is_complete():
-            _generate_missing(run, provider, progress)
+    mode = resolve_prompt_mode(cfg, provider, tokenizer)
+    run = GenerationRun(cfg, mode, generation_store(cfg, mode, provider.identity()))
+    with run.store.lock():
+        if not run.store.is_complete():
+            todo = missing_samples(run)
+            generate_samples(run, provider, todo, progress)
+            finish_run(run, provider, todo)
     return run
 
 
-def _generate_missing(run: GenerationRun, provider, progress: bool) -> None:
-    """Generate the samples the store does not have yet, appending each finished one; then mark complete."""
+def check_config(cfg: GenerationConfig) -> None:
+    if cfg.temperature <= 0 and cfg.n > 1:
+        raise ValueError("greedy decoding gives n identical samples: use temperature > 0 for n > 1")
+
+
+def missing_samples(run: GenerationRun) -> list[tuple[Problem, int]]:
+    """(problem, sample index) of every sample the store does not hold yet, in problem order."""
+    done = {(r["task_id"], r["sample_idx"]) for r in run.store.records()}
+    return [(p, i) for p in select_problems(run.cfg) for i in range(run.cfg.n) if (p.task_id, i) not in done]
+
+
+def generate_samples(run: GenerationRun, provider, todo: list[tuple[Problem, int]], progress: bool) -> None:
+    """Generate ``todo`` through ``provider``, appending each finished sample to the store at once."""
     cfg, mode, store = run.cfg, run.prompt_mode, run.store
-    problems = select_problems(cfg)
-    done = {(r["task_id"], r["sample_idx"]) for r in store.records()}
-    todo = [(p, i) for p in problems for i in range(cfg.n) if (p.task_id, i) not in done]
-    if todo:
-        identity = provider.identity()
-        requests = [problem_request(p, mode, sample_seed(cfg.seed, p.task_id, i)) for p, i in todo]
+    if not todo:
+        return
+    identity = provider.identity()
+    requests = [problem_request(p, mode, sample_seed(cfg.seed, p.task_id, i)) for p, i in todo]
 
-        def save(batch: list[int], completions: list) -> None:
-            recs = []
-            for j, c in zip(batch, completions, strict=True):
-                p, i = todo[j]
-                rec = {"task_id": p.task_id, "sample_idx": i, "language": p.language, "model": cfg.model,
-                       "prompt_mode": mode, "raw": c.text, **to_sample_fields(p, mode, c.text)}
-                if identity:
-                    rec.update(provider=identity, base_url=getattr(provider, "base_url", None), usage=c.usage,
-                               finish_reason=c.finish_reason, served=c.meta)
-                recs.append(rec)
-            store.append(recs)
+    def save(batch: list[int], completions: list) -> None:
+        recs = []
+        for j, c in zip(batch, completions, strict=True):
+            p, i = todo[j]
+            rec = {"task_id": p.task_id, "sample_idx": i, "language": p.language, "model": cfg.model,
+                   "prompt_mode": mode, "raw": c.text, **to_sample_fields(p, mode, c.text)}
+            if identity:
+                rec.update(provider=identity, base_url=getattr(provider, "base_url", None), usage=c.usage,
+                           finish_reason=c.finish_reason, served=c.meta)
+            recs.append(rec)
+        store.append(recs)
 
-        provider.generate(requests, cfg.sampling, stops_for(mode), on_done=save, progress=progress)
-        have = {(r["task_id"], r["sample_idx"]) for r in store.records()}
-        missing = [f"{p.task_id}#{i}" for p, i in todo if (p.task_id, i) not in have]
-        if missing:  # never mark a run complete with holes in it
-            from cltrlib.providers import ProviderError
+    provider.generate(requests, cfg.sampling, stops_for(mode), on_done=save, progress=progress)
 
-            raise ProviderError(f"provider {provider.name!r} returned no text for {len(missing)} of {len(todo)} "
-                                f"samples ({', '.join(missing[:5])}...); run again to generate the rest")
+
+def finish_run(run: GenerationRun, provider, todo: list[tuple[Problem, int]]) -> None:
+    """Mark the run complete once every sample of ``todo`` is stored (never with holes in it); export samples."""
+    have = {(r["task_id"], r["sample_idx"]) for r in run.store.records()}
+    missing = [f"{p.task_id}#{i}" for p, i in todo if (p.task_id, i) not in have]
+    if missing:
+        from cltrlib.providers import ProviderError
+
+        raise ProviderError(f"provider {provider.name!r} returned no text for {len(missing)} of {len(todo)} "
+                            f"samples ({', '.join(missing[:5])}...); run again to generate the rest")
     run.export_samples()
-    store.mark_complete({"n_records": len(store.records()), "prompt_mode": mode})
+    run.store.mark_complete({"n_records": len(run.store.records()), "prompt_mode": run.prompt_mode})
