@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from cltrlib.codeeval.runs import run_evaluation  # noqa: E402
-from cltrlib.codegen.run import GenerationConfig, run_generation  # noqa: E402
+from cltrlib.codegen.run import GenerationConfig, generation_store, run_generation  # noqa: E402
 from cltrlib.metrics import clopper_pearson, discordant_counts, mcnemar_exact  # noqa: E402
 from cltrlib.models import EMBEDDED, default_prompt_mode, load_causal_lm  # noqa: E402
 from cltrlib.providers.hf import HFProvider  # noqa: E402
@@ -53,6 +53,9 @@ def compare(model_name: str, dataset: str, limit: int, max_new_tokens: int, thre
                  "max_new_tokens": max_new_tokens, "threads": threads}
 
     cfg = GenerationConfig(**base)
+    if generation_store(cfg, mode).is_complete():
+        raise SystemExit(f"{model_name}: the engine run is stored already, nothing would be timed; point "
+                         "CLTR_RESULTS_DIR at an empty folder")
     t0 = time.perf_counter()
     eng_run = run_generation(cfg, progress=False, provider=HFProvider(model_name, batch_size=limit, model=model,
                                                                        tokenizer=tok))
