@@ -7,7 +7,7 @@ PROFILE ?= local
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: env system-deps models reproduce test lint bench bench-venv clean-results
+.PHONY: env server system-deps models reproduce test lint bench bench-venv clean-results
 
 $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,29 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-env: $(STAMP) system-deps
+# llama.cpp's server (requirements-server.txt): its wheel is built once into the cache and installed from there.
+CLTR_CACHE_DIR ?= $(HOME)/.cache/cltr
+WHEELS := $(CLTR_CACHE_DIR)/wheels
+LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python==\([0-9.]*\).*/\1/p' requirements-server.txt)
+SERVER_STAMP := $(VENV)/.cltr-server-installed
+
+$(SERVER_STAMP): requirements-server.txt $(STAMP)
+	@mkdir -p $(WHEELS)
+	@if ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "[cltr] llama-cpp-python $(LLAMA_CPP_VERSION): using the wheel cached in $(WHEELS)"; \
+	else \
+	  echo "[cltr] building llama-cpp-python $(LLAMA_CPP_VERSION) once into $(WHEELS) (about 5 min on 2 cores)"; \
+	  t0=$$(date +%s); \
+	  for i in 1 2 3; do $(PY) -m pip wheel -q --retries 10 --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION) \
+	    && break; test $$i -lt 3 || exit 1; echo "[cltr] wheel build failed (attempt $$i), retrying in 20 s"; sleep 20; done; \
+	  echo "[cltr] llama-cpp-python wheel built in $$(( $$(date +%s) - t0 )) s"; \
+	fi
+	$(PY) -m pip install -q --retries 10 --find-links $(WHEELS) --only-binary llama-cpp-python -r requirements-server.txt
+	touch $@
+
+server: $(SERVER_STAMP)
+
+env: $(STAMP) $(SERVER_STAMP) system-deps
 
 # bubblewrap confines model code (the sandbox falls back to rlimits without it).
 system-deps:

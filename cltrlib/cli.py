@@ -45,11 +45,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from cltrlib.codegen.run import GenerationConfig, run_generation
+    from cltrlib.providers import ProviderError
 
     cfg = GenerationConfig(model=args.model, dataset=args.dataset, prompt_mode=args.prompt_mode, n=args.n,
                            temperature=args.temperature, top_p=args.top_p, seed=args.seed,
-                           max_new_tokens=args.max_new_tokens, limit=args.limit, batch_size=args.batch_size)
-    run = run_generation(cfg)
+                           max_new_tokens=args.max_new_tokens, limit=args.limit, batch_size=args.batch_size,
+                           provider=args.provider, base_url=args.base_url, api_model=args.api_model,
+                           revision=args.revision, concurrency=args.concurrency, max_retries=args.max_retries,
+                           request_timeout=args.request_timeout)
+    try:
+        from cltrlib.codegen.run import make_provider
+
+        run = run_generation(cfg, provider=make_provider(cfg, api_key=args.api_key))
+    except ProviderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.out:
         run.export_samples(args.out)
     print(json.dumps({"samples": str(run.samples_path()), "store": str(run.store.path)}))
@@ -95,6 +105,18 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="first N problems only")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--out", default=None, help="also write the samples JSONL here")
+    p.add_argument("--provider", default="hf", choices=["hf", "openai"],
+                   help="hf: the in-process engine; openai: an OpenAI-compatible server (vLLM, SGLang, llama.cpp) "
+                        "or API")
+    p.add_argument("--base-url", default=None, help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 "
+                                                    "(default: $OPENAI_BASE_URL, else OpenAI's API)")
+    p.add_argument("--api-model", default=None, help="openai: the served model name (default: the registry's API "
+                                                     "name, else the one model the server lists)")
+    p.add_argument("--api-key", default=None, help="openai: the API key (default: $OPENAI_API_KEY; never stored)")
+    p.add_argument("--revision", default=None, help="openai: what you know of the served weights (in the store key)")
+    p.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
+    p.add_argument("--max-retries", type=int, default=5, help="openai: retries per request (backoff, Retry-After)")
+    p.add_argument("--request-timeout", type=float, default=600.0, help="openai: seconds per request")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("models", help="prepare the embedded models or list the registry")

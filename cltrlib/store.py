@@ -87,14 +87,20 @@ class RunStore:
         return read_complete_lines(self.records_file)
 
     def append(self, records: Iterable[dict]) -> None:
-        """Append records durably (flush + fsync) so an interrupted run loses nothing it finished."""
+        """Append records durably (flush + fsync) so an interrupted run loses nothing it finished. The write holds
+        an exclusive lock on the file: the processes of a data-parallel run (``cltrlib.codegen.parallel``) append
+        to one run, and a batch larger than one buffer would otherwise interleave with another's."""
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         if not lines:
             return
         with open(self.records_file, "a", encoding="utf-8") as fh:
-            fh.write(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

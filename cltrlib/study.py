@@ -30,10 +30,11 @@ from cltrlib import config
 from cltrlib.models import EMBEDDED, GEMMA3, PAPER_MODELS, SMOLLM2
 
 
-def _paper_models(*tables: str) -> tuple[str, ...]:
-    """The registry's models of these paper tables, in registry order, API-only models left out (no provider yet)."""
+def _paper_models(*tables: str, api: bool = False) -> tuple[str, ...]:
+    """The registry's models of these paper tables, in registry order: the local (hub) models, or with ``api`` the
+    ones served only through an API (Paper A's GPT-4 and GPT-3.5 rows)."""
     return tuple(m.name for m in PAPER_MODELS.values()
-                 if set(tables) & set(m.paper_tables) and not m.hub_id.startswith("openai:"))
+                 if set(tables) & set(m.paper_tables) and m.hub_id.startswith("openai:") == api)
 
 
 class Stage:
@@ -92,28 +93,33 @@ class CodeEvalSettings(Stage):
     soft_gap_models: tuple[str, ...] | None = None  # models whose gap gets the log-likelihood measure (None: all)
     cltr_pairs: tuple[tuple[str, str], ...] = tuple(
         (m.base, m.name) for m in PAPER_MODELS.values() if m.base and "A2" in m.paper_tables)
+    # Table 1's API models, generated through the OpenAI provider (cltrlib.providers.openai) when OPENAI_API_KEY is
+    # set (OPENAI_BASE_URL: another compatible endpoint), skipped with a message otherwise (codegen.pipeline).
+    api_models: tuple[str, ...] = _paper_models("A1", "A2", api=True)
 
     def override(self, **params: Any) -> Self:
         """As ``Stage.override``; a string ``prompt_modes`` is one mode, and choosing models or prompt modes drops
-        the profile's extra runs (they belong to the profile's own model list)."""
+        the profile's extra runs and API models (they belong to the profile's own model list)."""
         if isinstance(params.get("prompt_modes"), str):
             params["prompt_modes"] = (params["prompt_modes"],)
         if params.get("cltr_pairs") is not None:
             params["cltr_pairs"] = tuple(tuple(p) for p in params["cltr_pairs"])
         out = super().override(**params)
         if params.get("models") or params.get("prompt_modes"):
-            out = replace(out, extra_runs=())
+            out = replace(out, extra_runs=(), api_models=params.get("api_models") or ())
         return out
 
     def generation_configs(self) -> list:
-        """One ``GenerationConfig`` per (model, prompt mode, data set), then the extra runs per data set."""
-        from cltrlib.codegen.run import GenerationConfig
+        """One ``GenerationConfig`` per (model, prompt mode, data set), the API models' through the OpenAI provider
+        (``provider="openai"``), then the extra runs per data set."""
+        from cltrlib.codegen.run import GenerationConfig, api_model_of
 
         common = {"n": self.n, "temperature": self.temperature, "max_new_tokens": self.max_new_tokens,
                   "batch_size": self.batch_size}
         configs = [GenerationConfig(model=model, dataset=ds, prompt_mode="auto" if mode == "default" else mode,
-                                    limit=self.limit, **common)
-                   for model in self.models for mode in self.prompt_modes for ds in self.datasets]
+                                    limit=self.limit, provider="openai" if api_model_of(model) else "hf", **common)
+                   for model in (*self.models, *self.api_models) for mode in self.prompt_modes
+                   for ds in self.datasets]
         configs += [GenerationConfig(model=x.model, dataset=ds, prompt_mode=x.prompt_mode, limit=x.limit, **common)
                     for x in self.extra_runs for ds in (x.datasets or self.datasets)]
         return configs
@@ -283,6 +289,7 @@ PROFILES: dict[str, Study] = {
             # Each model in its relevant mode: SmolLM2-Instruct chats, Gemma-3-270M (a base model) completes.
             # All 164 problems, both languages, greedy; one decode group per run (the KV budget splits it).
             models=EMBEDDED, max_new_tokens=256, batch_size=164, cltr_pairs=(),
+            api_models=(),  # no paid API calls from `make reproduce`, key or not
             # The measured failure of an instruct model in completion mode (0/40 as 0/20; 20 save ~1.6 min).
             # The repaired JHumanEval (notebook 01; the published HumanEval/64 prompt does not parse) for SmolLM2's
             # chat runs only: the EN-JA gap on a defect-free set without a second 164-problem Gemma run (~10 min).
@@ -323,7 +330,8 @@ PROFILES: dict[str, Study] = {
     "smoke": Study(
         "smoke", "a handful of items: checks that every path runs; the numbers mean nothing",
         jhumaneval=JHumanEvalSettings(workers=2),  # shares the CI machine politely
-        codeeval=CodeEvalSettings(models=EMBEDDED, limit=3, max_new_tokens=96, batch_size=4, cltr_pairs=()),
+        codeeval=CodeEvalSettings(models=EMBEDDED, limit=3, max_new_tokens=96, batch_size=4, cltr_pairs=(),
+                                  api_models=()),  # no network in CI
         transfer=TransferSettings(models=EMBEDDED, patterns={"ja0": 0, "ja4": 4}, conditions=("crosslingual",),
                                   seeds=(0,), n_source=16, n_test=8, epochs=1, max_length=24, lora_layers=1,
                                   attribution_model=GEMMA3, attribution_texts=2, attribution_samples=6),
@@ -349,7 +357,8 @@ PROFILES["rehearsal"] = Study(
     # Paper settings everywhere; only the amount of data is cut. Random weights write garbage until the token cap,
     # so the full 512-token cap runs every decoding step a real model could take.
     jhumaneval=JHumanEvalSettings(workers=2),
-    codeeval=CodeEvalSettings(limit=3),
+    # The API models have no stand-in (their provider is tested against llama.cpp's server: test_providers_server).
+    codeeval=CodeEvalSettings(limit=3, api_models=()),
     transfer=TransferSettings(n_source=32, n_test=16, attribution_texts=2, attribution_samples=8),
     embeddings=EmbeddingSettings(n_train=16, n_test=2, n_pairs={"pawsx": 4, "pud": 4, "sib200": 4}),
     # The explorer's panels on the Llama-family stand-ins (their tokenizer is the one with the decoding pitfalls).

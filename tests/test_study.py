@@ -26,7 +26,14 @@ def test_the_paper_profile_is_the_papers_defaults():
     assert paper.transfer.epochs == 10 and paper.transfer.seeds == (0, 1, 2) and paper.transfer.n_test == 512
     assert paper.embeddings.lr == 2e-5 and paper.embeddings.epochs == 6.0
     assert ("llama-2-7b-hf", "swallow-7b-instruct-hf") in paper.codeeval.cltr_pairs
-    assert not any(m.startswith("gpt-") for m in paper.codeeval.models)  # API models need a provider
+    # Table 1's API rows go through the OpenAI provider; every other row through the in-process engine.
+    assert not any(m.startswith("gpt-") for m in paper.codeeval.models)
+    assert paper.codeeval.api_models == ("gpt-4-0613", "gpt-3.5-turbo-1106")
+    providers = {(c.model, c.provider) for c in paper.codeeval.generation_configs()}
+    assert ("gpt-4-0613", "openai") in providers and ("llama-2-7b-hf", "hf") in providers
+    assert {p for m, p in providers if not m.startswith("gpt-")} == {"hf"}
+    assert paper.codeeval.override(models=["phi-1"]).api_models == ()  # chosen models replace the API rows too
+    assert all(PROFILES[p].codeeval.api_models == () for p in ("local", "smoke", "rehearsal"))  # no API calls
 
 
 def test_override_keeps_profile_values_for_none_and_rejects_unknown_names():

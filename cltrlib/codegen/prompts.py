@@ -18,6 +18,7 @@ import re
 
 from cltrlib.codegen.sanitize import SANITIZER_VERSION, defines_entry_point, sanitize
 from cltrlib.data import Problem
+from cltrlib.providers import Request
 
 PROMPT_MODES = ("completion", "chat")
 
@@ -43,22 +44,35 @@ def chat_messages(problem: Problem) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
+def problem_request(problem: Problem, mode: str, seed: int = 0) -> Request:
+    """The provider-neutral request of one problem in one mode: the prompt to continue, or the chat with the
+    reply pre-filled with an opening ```python fence (``cltrlib.providers.Request``)."""
+    if mode == "completion":
+        return Request(prompt=problem.prompt, seed=seed)
+    if mode == "chat":
+        return Request(messages=tuple(chat_messages(problem)), prefill=RESPONSE_PREFIX, seed=seed)
+    raise ValueError(f"unknown prompt mode {mode!r}; choose one of {PROMPT_MODES}")
+
+
+def render_prompt(request: Request, tokenizer) -> tuple[str, bool]:
+    """(text, add_special_tokens) of a request for a local tokenizer: what the in-process engine is fed."""
+    if request.prompt is not None:
+        bos = tokenizer.bos_token
+        add_special = not (bos and request.prompt.startswith(bos))
+        return request.prompt, add_special
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            "chat mode needs a tokenizer with a chat template; this model has none (a base model?): "
+            "use prompt_mode='completion'"
+        )
+    text = tokenizer.apply_chat_template(list(request.messages or ()), tokenize=False, add_generation_prompt=True)
+    # The template already holds any BOS the model wants.
+    return text + request.prefill, False
+
+
 def build_prompt_text(problem: Problem, mode: str, tokenizer) -> tuple[str, bool]:
     """(text, add_special_tokens) for one problem in one mode."""
-    if mode == "completion":
-        bos = tokenizer.bos_token
-        add_special = not (bos and problem.prompt.startswith(bos))
-        return problem.prompt, add_special
-    if mode == "chat":
-        if not getattr(tokenizer, "chat_template", None):
-            raise ValueError(
-                "chat mode needs a tokenizer with a chat template; this model has none (a base model?): "
-                "use prompt_mode='completion'"
-            )
-        text = tokenizer.apply_chat_template(chat_messages(problem), tokenize=False, add_generation_prompt=True)
-        # The template already holds any BOS the model wants.
-        return text + RESPONSE_PREFIX, False
-    raise ValueError(f"unknown prompt mode {mode!r}; choose one of {PROMPT_MODES}")
+    return render_prompt(problem_request(problem, mode), tokenizer)
 
 
 def stops_for(mode: str) -> tuple[str, ...]:
