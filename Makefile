@@ -41,7 +41,8 @@ $(SERVER_STAMP): requirements-server.txt $(STAMP)
 
 server: $(SERVER_STAMP)
 
-env: $(STAMP) $(SERVER_STAMP) system-deps
+# make reproduce does not need llama.cpp's server (the local profile generates with the engine); make test does.
+env: $(STAMP) system-deps
 
 # bubblewrap confines model code (the sandbox falls back to rlimits without it).
 system-deps:
@@ -53,7 +54,7 @@ models: env
 reproduce: models
 	$(PY) -m cltrlib reproduce --profile $(PROFILE)
 
-test: models
+test: models server
 	$(PY) -m ruff check cltrlib tests benchmarks notebooks
 	$(PY) -m pytest -q -ra
 
