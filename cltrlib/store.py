@@ -70,7 +70,9 @@ class RunStore:
         self.path.mkdir(parents=True, exist_ok=True)
         cfg_file = self.path / "config.json"
         if not cfg_file.exists():
-            tmp = cfg_file.with_suffix(".tmp")
+            # A temporary name of this process's own: the ranks of a multi-process launch open the same store at once,
+            # and a shared name let one rank's rename remove the file under another's (FileNotFoundError).
+            tmp = cfg_file.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.config, indent=1, sort_keys=True, ensure_ascii=False, default=str))
             os.replace(tmp, cfg_file)
 
