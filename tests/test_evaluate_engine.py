@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proc_scan import procs_with
 
 from cltrlib.codeeval import SampleError, evaluate_samples, read_samples
 from cltrlib.config import REPO_ROOT
@@ -85,18 +86,6 @@ def test_same_file_twice_identical_verdicts(tmp_path):
     assert runs[0][:4] == ["passed", "failed", "failed", "timeout"]
 
 
-def _procs_with(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
-
 
 def test_sigkill_then_rerun_finishes_without_loss_or_duplicates(tmp_path):
     data = _dataset(tmp_path, test_sleep=0.15)
@@ -124,10 +113,10 @@ def test_sigkill_then_rerun_finishes_without_loss_or_duplicates(tmp_path):
     done_before = len(partial.read_bytes().splitlines()) - 1
     assert 8 <= done_before < n
     for _ in range(100):  # workers notice their supervisor is gone and take their programs with them
-        if not _procs_with(tag):
+        if not procs_with(tag):
             break
         time.sleep(0.05)
-    assert _procs_with(tag) == [], "workers or programs outlived the killed evaluator"
+    assert procs_with(tag) == [], "workers or programs outlived the killed evaluator"
     with open(partial, "ab") as fh:
         fh.write(b'{"index": 39, "pass')  # a torn last line, as a kill mid-write would leave
     summary = evaluate_samples(samples, data, out, ks=[1], timeout=2, workers=2, progress=False)
@@ -193,7 +182,7 @@ def test_progress_counts_and_watchdog_line(tmp_path, monkeypatch, capsys):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if partial.exists() and len(partial.read_bytes().splitlines()) >= 3:  # header + 2 verdicts
-                for pid in _procs_with(tag):
+                for pid in procs_with(tag):
                     try:
                         os.kill(pid, signal.SIGSTOP)
                     except OSError:

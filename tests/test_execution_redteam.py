@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proc_scan import procs_with
 
 from cltrlib.config import data_dir_candidates
 from cltrlib.execution import Check, ExecutionPool, SandboxLimits, isolation_level, run_program, run_programs
@@ -139,20 +140,8 @@ def backend_pool(request):
         for var in ("CLTR_SANDBOX", "CLTR_EXEC_TAG", *SECRETS):
             os.environ.pop(var, None)
     time.sleep(0.3)
-    assert _procs_with(MARK) == [], "workers or programs outlived the pool"
+    assert procs_with(MARK) == [], "workers or programs outlived the pool"
 
-
-def _procs_with(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
 
 
 def test_hostile_batch_gets_right_verdicts(backend_pool):
@@ -179,7 +168,7 @@ def test_hostile_batch_gets_right_verdicts(backend_pool):
         assert 0.95 <= by[n].duration < 5.0, (n, by[n].duration)
     assert elapsed < 120
     time.sleep(0.3)
-    assert _procs_with(DAEMON) == [], "a daemon outlived its program"
+    assert procs_with(DAEMON) == [], "a daemon outlived its program"
 
 
 def test_same_batch_twice_same_verdicts(backend_pool):
@@ -235,12 +224,12 @@ def test_fork_bomb_is_contained(backend_pool):
     if kind != "bwrap" and os.geteuid() == 0:
         pytest.skip("without bwrap, root is exempt from RLIMIT_NPROC: a fork bomb would hit the shared machine")
     pool.run([GOOD, GOOD])  # both workers up
-    before = len(_procs_with(MARK))
+    before = len(procs_with(MARK))
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     res = pool.run([bomb, GOOD], SandboxLimits(timeout=2.0, max_processes=32))
     assert res[0].status in ("failed", "timeout") and res[1].passed
     time.sleep(0.2)
-    assert len(_procs_with(MARK)) == before, "fork bomb left processes behind"
+    assert len(procs_with(MARK)) == before, "fork bomb left processes behind"
 
 
 def _interpreter_dirs_under_tmp() -> set[str]:
