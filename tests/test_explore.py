@@ -309,6 +309,15 @@ def test_classify_panel_stop_and_no_classifiers(tiny_classifier, tmp_path):
                          for m in ("gemma3-270m", "smollm2-135m-instruct") for n in (0, 16, 104)])
     assert ClassifyPanel("smoke", classifiers=many).adapter.value == "/x/smollm2-135m-instruct-104"
     assert ClassifyPanel("local", classifiers=many).adapter.value == "/x/gemma3-270m-104"
+    # a probe and a full-depth run of one pattern and seed: labelled apart, the full-depth one preferred (any order)
+    both = pd.DataFrame([{"base_model": "gemma3-270m", "dataset": "d", "condition": "c", "pattern": "ja104",
+                          "n_target": 104, "seed": s, "layers": layers, "epochs": ep, "adapter_dir": f"/x/{layers}-{s}"}
+                         for layers, ep, s in [("LoRA top 1", 10, 1), ("LoRA all", 3, 0), ("LoRA top 1", 10, 0)]])
+    for frame in (both, both.iloc[::-1]):
+        panel = ClassifyPanel("local", classifiers=frame)
+        assert panel.adapter.value == "/x/LoRA all-0"
+        labels = [label for label, _ in panel.adapter.options]
+        assert len(set(labels)) == 3 and any("LoRA all, 3 ep." in label for label in labels)
     empty = ClassifyPanel("smoke", classifiers=pd.DataFrame())
     assert empty.classify() is None and empty.classify_button.disabled
     assert "No fine-tuned classifiers" in empty.snapshot_html()

@@ -38,6 +38,7 @@ def test_same_seed_gives_the_same_metrics_twice_and_the_adapter_reloads(tmp_path
     # the saved adapter (LoRA + trained head) reproduces the stored predictions
     listed = list_adapters(root=tmp_path / "a")
     assert len(listed) == 1 and listed.loc[0, "pattern"] == "ja4" and listed.loc[0, "label_names"][1].startswith("sci")
+    assert listed.loc[0, "epochs"] == len(first["epoch_losses"]) and listed.loc[0, "layers"].startswith("LoRA")
     model, tok, meta = load_classifier(listed.loc[0, "adapter_dir"])
     assert meta["base_model"] == path and model.config.pad_token_id == tok.pad_token_id
     probs = predict_proba(model, tok, tiny_pattern.test["text"].tolist(), meta["max_length"])

@@ -55,12 +55,16 @@ def available_classifiers(root=None) -> pd.DataFrame:
     if df.empty:
         return df
     order = df["pattern"].map(lambda p: PATTERN_ORDER.get(p, 9))
-    return (df.assign(_o=order).sort_values(["base_model", "dataset", "condition", "_o", "seed"])
+    keys = ["base_model", "dataset", "condition", "_o", "seed"] + (["layers"] if "layers" in df else [])
+    return (df.assign(_o=order).sort_values(keys, kind="stable")
             .drop(columns="_o").reset_index(drop=True))
 
 
 def classifier_label(row) -> str:
-    return f"{row.base_model} · {row.dataset} · {row.condition} · {row.pattern} · seed {row.seed}"
+    """One dropdown line; names what was trained, since a probe and a full-depth run may share pattern and seed."""
+    trained = getattr(row, "layers", None)
+    trained = f" · {trained}, {row.epochs} ep." if isinstance(trained, str) else ""
+    return f"{row.base_model} · {row.dataset} · {row.condition} · {row.pattern} · seed {row.seed}{trained}"
 
 
 def merge_pieces(tok, ids: list[int], weights: list[float]) -> list[tuple[str, float]]:
@@ -152,15 +156,20 @@ class ClassifyPanel:
         self.widget.add_class("cltr-classify-panel")
 
     def _preferred(self) -> str | None:
-        """The preferred model's classifier with the most Japanese training examples (else the first one)."""
+        """The preferred model's classifier with the most Japanese training examples; among equals the full-depth
+        run (Paper B's fine-tuning) before a probe, then the lowest seed — never a tie left to folder order."""
         df = self.classifiers
         if df.empty:
             return None
         prefer = self.settings.prefer_model
         mine = df[df["base_model"] == prefer] if prefer else df
         mine = mine if not mine.empty else df
-        key = mine["n_target"] if "n_target" in mine else mine["pattern"].map(lambda p: PATTERN_ORDER.get(p, -1))
-        return mine.loc[key.idxmax(), "adapter_dir"]
+        n = mine["n_target"] if "n_target" in mine else mine["pattern"].map(lambda p: PATTERN_ORDER.get(p, -1))
+        deep = mine["layers"].eq("LoRA all") if "layers" in mine else False
+        seed = mine["seed"] if "seed" in mine else 0
+        order = mine.assign(_n=n, _deep=deep, _seed=seed).sort_values(["_n", "_deep", "_seed"],
+                                                                      ascending=[False, False, True], kind="stable")
+        return order.iloc[0]["adapter_dir"]
 
     def _status(self, job: ClassifyJob) -> None:
         label = {"loading": "loading classifier…", "classifying": "classifying…",

@@ -19,8 +19,17 @@ from cltrlib import config
 META_FILE = "classifier.json"
 
 
+def layers_label(method: str, lora_layers: int | None) -> str:
+    """What a run trained, for the tables: ``LoRA top k`` (a probe over frozen lower layers), ``LoRA all`` (Paper
+    B's fine-tuning: q/v on every layer) or ``full`` (every weight: the encoders)."""
+    if method != "lora":
+        return method
+    return "LoRA all" if lora_layers is None else f"LoRA top {lora_layers}"
+
+
 def list_adapters(root: str | Path | None = None, **filters) -> pd.DataFrame:
-    """One row per saved classifier: its ``classifier.json`` fields plus ``adapter_dir``.
+    """One row per saved classifier: its ``classifier.json`` fields plus ``layers`` (what was trained: ``LoRA top k``
+    or ``LoRA all``), ``epochs`` and ``adapter_dir``.
 
     ``filters`` keep rows whose field equals the value, e.g.
     ``list_adapters(base_model=models.GEMMA3, pattern="ja0")``.
@@ -31,8 +40,11 @@ def list_adapters(root: str | Path | None = None, **filters) -> pd.DataFrame:
         if not (meta_file.parent.parent / "summary.json").exists():
             continue  # a run interrupted after saving: not a finished classifier
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        meta.pop("classifier", None)
-        rows.append({**meta, "adapter_dir": str(meta_file.parent)})
+        clf = meta.pop("classifier", None) or {}
+        summary = json.loads((meta_file.parent.parent / "summary.json").read_text(encoding="utf-8"))
+        # a probe (LoRA on the top layers) and a full-depth run of one pattern and seed differ only here
+        rows.append({**meta, "layers": layers_label(meta.get("method", "lora"), clf.get("lora_layers")),
+                     "epochs": len(summary.get("epoch_losses", [])), "adapter_dir": str(meta_file.parent)})
     df = pd.DataFrame(rows)
     for key, value in filters.items():
         if key not in df.columns:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from cltrlib.progress import tqdm
 from cltrlib.study import TransferSettings
+from cltrlib.transfer.adapters import layers_label
 from cltrlib.transfer.data import BilingualData, Pattern, load_bilingual, make_pattern
 from cltrlib.transfer.modeling import ClassifierConfig
 from cltrlib.transfer.train import TrainConfig, completed_run, prefill_prefix_cache, run_transfer
@@ -57,14 +58,6 @@ def grid_pattern(s: TransferSettings, data: BilingualData, pattern: str, seed: i
     n_source = None if s.n_source is None else min(s.n_source, len(data.source_train))
     return make_pattern(data, pattern, s.patterns[pattern], seed, condition, n_source=n_source, n_test=s.n_test,
                         balance=s.train_balance, target_reserve=max(s.patterns.values(), default=0))
-
-
-def layers_label(method: str, lora_layers: int | None) -> str:
-    """What a run trained, for the tables: ``LoRA top k`` (a probe over frozen lower layers), ``LoRA all`` (Paper
-    B's fine-tuning: q/v on every layer) or ``full`` (every weight: the encoders)."""
-    if method != "lora":
-        return method
-    return "LoRA all" if lora_layers is None else f"LoRA top {lora_layers}"
 
 
 def full_depth_jobs(s: TransferSettings) -> list[tuple]:
