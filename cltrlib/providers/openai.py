@@ -11,7 +11,10 @@ server (``python -m llama_cpp.server``), OpenAI itself (the paper's GPT-4-0613 a
   connections and has its own timeout (``cltrlib.providers.http``, the suite's one retry helper); a request that
   fails for good stops the run with an error naming the server, the model and the cause, after every finished
   request has been handed to ``on_done`` (stored), so a rerun resumes;
-- usage (prompt and completion tokens) and the served model id / system fingerprint of every response are kept.
+- usage (prompt and completion tokens) and the served model id / system fingerprint of every response are kept;
+- OpenAI's own API accepts at most 4 stop sequences per request (``OPENAI_MAX_STOPS``; our completion prompts have
+  6): the first 4 are sent, and every returned text is cut client-side at the earliest of ALL stops, so the
+  samples are what a server that takes every stop gives (``max_stops`` sets the limit for another server).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 OPENAI_API = "https://api.openai.com/v1"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _FENCE_OPEN = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n")
+OPENAI_MAX_STOPS = 4  # api.openai.com rejects a request with more stop sequences (HTTP 400)
 
 
 def resolve_base_url(base_url: str | None) -> str:
@@ -47,6 +51,22 @@ def server_key(base_url: str) -> str:
     if parts.hostname in LOOPBACK:
         return f"{parts.scheme}://{parts.hostname}{parts.path}"
     return base_url
+
+
+def default_max_stops(base_url: str) -> int | None:
+    """How many stop sequences a request to ``base_url`` may carry: 4 for OpenAI's API, else no limit (vLLM,
+    SGLang and llama.cpp's server take a list of any length)."""
+    return OPENAI_MAX_STOPS if urlsplit(base_url).hostname == "api.openai.com" else None
+
+
+def cut_at_earliest_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """(text up to and including the stop that occurs first in it, whether one occurred): what a server that
+    received every stop returns, up to the stop itself, which is kept as the engine keeps it."""
+    hits = [(i, -len(s), s) for s in stops if s and (i := text.find(s)) != -1]
+    if not hits:
+        return text, False
+    i, _, s = min(hits)
+    return text[:i] + s, True
 
 
 def after_prefill(reply: str, prefill: str) -> str:
@@ -66,14 +86,15 @@ class OpenAIProvider:
 
     ``api_model`` is the model name the server knows (None: the one model the server lists); ``revision`` what the
     caller knows of the served weights (e.g. ``gguf-sha256:...``), kept in the store key; ``api_key`` defaults to
-    ``OPENAI_API_KEY`` and is never stored.
+    ``OPENAI_API_KEY`` and is never stored. ``max_stops`` caps the stop sequences one request carries (default:
+    4 for OpenAI's API, no cap elsewhere); the rest are applied to the returned text here.
     """
 
     name = "openai"
 
     def __init__(self, base_url: str | None = None, api_model: str | None = None, api_key: str | None = None,
                  revision: str | None = None, concurrency: int = 4, policy: RetryPolicy | None = None,
-                 extra_body: dict[str, Any] | None = None):
+                 extra_body: dict[str, Any] | None = None, max_stops: int | None = -1):
         self.base_url = resolve_base_url(base_url)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         if not self.api_key and urlsplit(self.base_url).hostname == "api.openai.com":
@@ -83,6 +104,8 @@ class OpenAIProvider:
         self.concurrency = max(1, concurrency)
         self.policy = policy or RetryPolicy(max_retries=5, backoff=1.0, max_wait=60.0, timeout=600.0)
         self.extra_body = dict(extra_body or {})
+        # -1: the server's known limit (``default_max_stops``); None: no limit; k: send at most k stops.
+        self.max_stops = default_max_stops(self.base_url) if max_stops == -1 else max_stops
 
     @property
     def headers(self) -> dict[str, str]:
@@ -127,8 +150,9 @@ class OpenAIProvider:
             path, body["messages"] = "/chat/completions", list(request.messages or ())
         # A prefill the API cannot place: its stops would end the reply at the fence it opens itself, so the
         # stops are applied here, after the prefill (``generate``).
-        if stops and not (request.messages is not None and request.prefill):
-            body["stop"] = list(stops)
+        sent = list(stops)[: self.max_stops] if self.max_stops is not None else list(stops)
+        if sent and not (request.messages is not None and request.prefill):
+            body["stop"] = sent
         body.update(self.extra_body)
         return path, body
 
@@ -147,13 +171,17 @@ class OpenAIProvider:
         except (TypeError, KeyError, IndexError):
             raise ProviderError(f"{url}: malformed response, no choices[0] text: {str(data)[:300]}") from None
         text = text or ""
+        finish_reason = choice.get("finish_reason")
         if request.messages is not None and request.prefill:
             text = cut_after_stop(after_prefill(text, request.prefill), stops)
+        elif len(body.get("stop", ())) < len(stops):  # some stops were not sent: apply them all here
+            text, cut = cut_at_earliest_stop(text, stops)
+            finish_reason = "stop" if cut else finish_reason
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         if usage is not None:
             usage = {k: int(v) for k, v in usage.items() if k.endswith("_tokens") and isinstance(v, int)}
         meta = {k: data[k] for k in ("model", "system_fingerprint") if data.get(k) is not None}
-        return Completion(text, usage=usage, finish_reason=choice.get("finish_reason"), meta=meta)
+        return Completion(text, usage=usage, finish_reason=finish_reason, meta=meta)
 
     def generate(self, requests: Sequence[Request], sampling: SamplingConfig, stops: Sequence[str] = (),
                  on_done: OnDone | None = None, progress: bool = True) -> list[Completion]:
