@@ -57,6 +57,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from cltrlib.codegen.parallel import World, launched, run_generation_parallel
 
     if launched():  # one of several processes of `accelerate launch` / torchrun: data-parallel, one stored run
+        if cfg.provider != "hf":
+            print("error: a launch of several processes splits the in-process engine (--provider hf); a server "
+                  "parallelises itself: run one `cltr codegen generate --provider openai` against it", file=sys.stderr)
+            return 2
         run = run_generation_parallel(cfg)
         if not World.from_env().is_main:
             return 0

@@ -124,3 +124,12 @@ def test_a_process_killed_mid_run_resumes_without_duplicates(tmp_path, one_proce
     texts = {r["task_id"]: r["raw"] for r in recs}
     assert all(texts[t] == raw for t, raw in first.items())  # what was stored before the kill is kept as it was
     assert texts == one_process[1]
+
+
+def test_a_launch_refuses_a_server_provider(monkeypatch, capsys):
+    from cltrlib.__main__ import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    rc = main(["codegen", "generate", "--model", MODEL, "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1"])
+    assert rc == 2 and "--provider hf" in capsys.readouterr().err
