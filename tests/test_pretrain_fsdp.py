@@ -60,7 +60,9 @@ def test_fsdp2_two_processes_give_the_one_process_loss_curve(tmp_path, monkeypat
     two_store = next((tmp_path / "two" / "pretrain").glob("*/summary.json")).parent
     records = [json.loads(line) for line in (two_store / "records.jsonl").read_text().splitlines()]
     two = [r for r in records if r.get("kind") == "log"]
-    assert json.loads((two_store / "summary.json").read_text())["world_size"] == 2
+    summary = json.loads((two_store / "summary.json").read_text())
+    # Sharded, not replicated: on CPU accelerate would otherwise fall back to DDP (MULTI_CPU) with the same curve.
+    assert (summary["world_size"], summary["distributed_type"]) == (2, "FSDP")
     assert [r["step"] for r in two] == [r["step"] for r in one.log()] == [1, 2, 3, 4]
     assert [r["tokens"] for r in two] == [r["tokens"] for r in one.log()]  # 2 x 1 block = 1 x 2 blocks per step
     np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one.log()], rtol=0, atol=TOLERANCE)

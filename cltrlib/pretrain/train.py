@@ -331,6 +331,8 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
     if rank0:
         log = run.log()
         store.mark_complete({"steps": steps, "tokens": steps * tokens_per_step, "world_size": world,
+                             # NO, MULTI_CPU (DDP), MULTI_GPU, FSDP, ...: how the processes shared the model
+                             "distributed_type": str(trainer.accelerator.distributed_type).split(".")[-1],
                              "wall_s_last_session": wall, "final_loss": log[-1]["loss"] if log else None,
                              "mixture": mixture_summary or {}, "marks": marks})
         shutil.rmtree(trainer_dir, ignore_errors=True)  # resume state is not needed once complete
