@@ -47,6 +47,7 @@ def test_two_processes_give_the_one_process_loss_curve(tmp_path, monkeypatch):
     two_store = next((tmp_path / "two" / "pretrain").glob("*/summary.json")).parent
     two = [r for r in map(json.loads, (two_store / "records.jsonl").read_text().splitlines())
            if r.get("kind") == "log"]
+    assert json.loads((two_store / "summary.json").read_text())["distributed_type"] == "MULTI_CPU"  # DDP on gloo
     assert [r["step"] for r in two] == [r["step"] for r in one.log()] == [1, 2, 3, 4]
     assert [r["tokens"] for r in two] == [r["tokens"] for r in one.log()]  # 2 x 1 block = 1 x 2 blocks per step
     np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one.log()], rtol=0, atol=TOLERANCE)

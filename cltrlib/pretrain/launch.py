@@ -7,8 +7,11 @@ are keyed by the configuration, which includes the per-process batch size but no
 
     # 8 GPUs, FSDP (configs/accelerate_fsdp_8gpu.yaml), then notebook 07 on the paper profile evaluates
     accelerate launch --config_file configs/accelerate_fsdp_8gpu.yaml -m cltrlib.pretrain.launch --profile paper
-    # the rehearsal on CPU (tests/test_pretrain_distributed.py): 2 processes, gloo
+    # the rehearsals on CPU, 2 processes, gloo: DDP (tests/test_pretrain_distributed.py) and the 8-GPU config's
+    # FSDP2 settings (tests/test_pretrain_fsdp.py; FSDP1 needs GPUs)
     torchrun --standalone --nproc_per_node 2 -m cltrlib.pretrain.launch --profile rehearsal --conditions ja
+    accelerate launch --config_file configs/accelerate_fsdp2_cpu_rehearsal.yaml -m cltrlib.pretrain.launch \
+        --profile rehearsal --conditions ja --tokens 2048 --batch-size 1 --bf16 off
 """
 
 from __future__ import annotations

@@ -187,17 +187,44 @@ def _fsdp_launch() -> bool:
     return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
 
 
+def _shard_on_cpu(trainer) -> None:
+    """Apply the launch's FSDP configuration on CPU processes (the rehearsal of the GPU path).
+
+    Why: accelerate honours an FSDP configuration only on accelerators; with ``use_cpu`` it silently trains
+    plain DDP (``MULTI_CPU``: the model is replicated, not sharded), so a CPU rehearsal would test nothing of FSDP.
+    FSDP2 (``torch.distributed.fsdp.fully_shard``) itself runs on gloo, so the Trainer's own FSDP2 path is opted
+    in here: the model is wrapped by accelerate's ``fsdp2_prepare_model``, checkpoints gathered as on GPUs. FSDP1
+    cannot be rehearsed (accelerate: "no available devices found, must be one of XPU, CUDA, ...").
+    """
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    plugin = FullyShardedDataParallelPlugin()  # from the FSDP_* variables `accelerate launch` sets
+    if plugin.fsdp_version != 2:
+        raise RuntimeError("FSDP1 needs GPUs; rehearse on CPU with fsdp_version: 2 "
+                           "(configs/accelerate_fsdp2_cpu_rehearsal.yaml)")
+    state = trainer.accelerator.state
+    state.fsdp_plugin = plugin
+    # Both shared states: every later AcceleratorState() copies the process state's type over its own.
+    PartialState().distributed_type = state.distributed_type = DistributedType.FSDP
+    trainer.is_fsdp_enabled = True
+
+
 def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mixture_summary: dict | None = None,
                     save_every: int | None = None, progress: bool = True, root: Path | None = None,
-                    bf16: bool | None = None, chunked_loss: bool = False) -> PretrainRun:
+                    bf16: bool | None = None, chunked_loss: bool = False, optim: str = "adamw_torch",
+                    compile_model: bool = False) -> PretrainRun:
     """Train (or resume, or read back) the run of ``cfg`` on ``blocks`` (``packing.mixture``'s output).
 
     ``corpus_key`` identifies the blocks' content (``packing.fingerprint`` of the documents plus the mixture), so a
     different corpus is a different run. ``save_every``: Trainer checkpoint interval in steps (default: every
     evaluation checkpoint, at least every 50 steps). ``bf16``: autocast (default: on GPU, and on CPUs with bf16
     matrix instructions; others emulate it slowly). ``chunked_loss``: the LM-head loss a chunk of positions at a
-    time (``cltrlib.pretrain.loss``: the same loss without the full fp32 logits; ignored under FSDP). Neither is part
-    of the store key (they change speed and memory, and the loss only by rounding).
+    time (``cltrlib.pretrain.loss``: the same loss without the full fp32 logits; ignored under FSDP). ``optim``: the
+    Trainer's optimizer name (``adamw_torch_fused``: the same AdamW update in one kernel per parameter group).
+    ``compile_model``: ``torch.compile`` (inductor; needs a C compiler on CPU, and the first step pays the
+    compilation). None of these is part of the store key (they change speed and memory, and the loss only by
+    rounding).
     """
     import torch
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
@@ -233,7 +260,7 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
         warmup_steps=int(math.ceil(cfg.warmup * steps)), weight_decay=cfg.weight_decay, seed=cfg.seed,
         data_seed=cfg.seed, logging_steps=1, save_strategy="steps", save_steps=save_every, save_total_limit=1,
         report_to="none", disable_tqdm=True, bf16=(cuda or cpu_has_bf16()) if bf16 is None else bf16, use_cpu=not cuda,
-        optim="adamw_torch", dataloader_drop_last=True, remove_unused_columns=False,
+        optim=optim, torch_compile=compile_model, dataloader_drop_last=True, remove_unused_columns=False,
         ddp_backend=None if cuda else ("gloo" if world > 1 else None))
     done_marks = {r["step"] for r in store.records() if r.get("kind") == "checkpoint"}
     tokens_per_step = cfg.batch_size * cfg.grad_accum * world * cfg.seq_len
@@ -292,6 +319,8 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
             self.bar.close()
 
     trainer = Trainer(model=model, args=args, train_dataset=PackedBlocks(blocks), callbacks=[Record()])
+    if _fsdp_launch() and not cuda and world > 1:
+        _shard_on_cpu(trainer)
     trainer.remove_callback(PrinterCallback)  # the loss goes to the store and the bar, not as dicts on stdout
     start = time.perf_counter()
     # One process per run takes the store's lock; under ``accelerate launch`` / ``torchrun`` only rank 0 does (the
@@ -302,6 +331,8 @@ def run_pretraining(cfg: PretrainConfig, blocks: np.ndarray, corpus_key: str, mi
     if rank0:
         log = run.log()
         store.mark_complete({"steps": steps, "tokens": steps * tokens_per_step, "world_size": world,
+                             # NO, MULTI_CPU (DDP), MULTI_GPU, FSDP, ...: how the processes shared the model
+                             "distributed_type": str(trainer.accelerator.distributed_type).split(".")[-1],
                              "wall_s_last_session": wall, "final_loss": log[-1]["loss"] if log else None,
                              "mixture": mixture_summary or {}, "marks": marks})
         shutil.rmtree(trainer_dir, ignore_errors=True)  # resume state is not needed once complete
