@@ -40,7 +40,7 @@ def test_chrf_identity_floor_and_excluded_shots(published):
     assert c.loc["damaged", "ci_low"] <= c.loc["damaged", "chrF"] <= c.loc["damaged", "ci_high"]
     assert not set(per["task_id"]) & set(SHOT_TASKS)
     worst = worst_tasks(per, "damaged", n=5, others=["english"])
-    assert len(worst) == 5 and worst.columns[0] == "task_id" and "english" in worst.columns
+    assert len(worst) == 5 and list(worst.columns) == ["task_id", "chrF", "English", "published", "damaged", "english"]
     scores = per[per["build"] == "damaged"].set_index("task_id")["chrf"]
     assert scores.loc[worst["task_id"]].tolist() == sorted(scores)[:5]
     html = side_by_side_html(worst, "worst")

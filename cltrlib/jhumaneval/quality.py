@@ -86,8 +86,9 @@ def worst_tasks(per_task: pd.DataFrame, build: str, n: int = 10, others: Sequenc
     sub = per_task[per_task["build"] == build].nsmallest(n, "chrf")
     out = []
     for _, r in sub.iterrows():
-        row = {"task_id": r["task_id"], "English": prose(en[r["task_id"]].prompt, en[r["task_id"]]),
-               "published": r["published"], f"{build} (chrF {r['chrf']:.0f})": r["prose"]}
+        row = {"task_id": r["task_id"], "chrF": round(float(r["chrf"]), 1),
+               "English": prose(en[r["task_id"]].prompt, en[r["task_id"]]), "published": r["published"],
+               build: r["prose"]}
         for o in others:
             m = per_task[(per_task["build"] == o) & (per_task["task_id"] == r["task_id"])]
             if len(m):
