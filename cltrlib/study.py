@@ -63,6 +63,16 @@ class JHumanEvalSettings(Stage):
     run_solutions: bool = True  # run each canonical solution in the sandbox during validation
     workers: int | None = None  # sandbox workers (None: one per core)
     timeout: float = 10.0
+    # Notebook 08 (translation quality and the Lp experiment). Paper A: DeepL, then GPT-4 repairing terminology
+    # against the code, then a full hand review (``cltr jhumaneval build --backend deepl`` / ``--repair-model``);
+    # its translators are paid APIs, so the paper profile names them and builds nothing with an embedded model.
+    mt_backend: str = "deepl"
+    mt_repair_model: str = "gpt-4-0613"
+    mt_models: tuple[str, ...] = ()  # embedded models that translate through llama.cpp's server (committed builds)
+    repair_rounds: int = 2  # validator-driven re-translation rounds before the deterministic post-edits
+    soft_models: tuple[str, ...] = ()  # models whose log-likelihood measure is computed on every build
+    pass1_runs: tuple[tuple[str, str], ...] = ()  # (model, prompt mode) whose pass@1 is measured on every build
+    experiment_limit: int | None = None  # first N problems of the experiment (None: all 164)
 
 
 @dataclass(frozen=True)
@@ -285,6 +295,12 @@ PROFILES: dict[str, Study] = {
     "paper": Study("paper", "the papers' hub models and settings (a GPU with hub access)"),
     "local": Study(
         "local", "the study at embedded-model scale on 2 CPU cores; its outputs are the committed ones",
+        # Notebook 08: Gemma-3-270M (multilingual base model) translates through llama.cpp's server; the builds are
+        # committed (data/builds), so make reproduce reads them instead of translating. The soft measure and pass@1
+        # for SmolLM2 (chat) only: one SmolLM2 scoring took 5.1 min contended, Gemma's 262k-word head several times
+        # that per build, and a Gemma generation run ~10 min per build.
+        jhumaneval=JHumanEvalSettings(mt_backend="llama.cpp", mt_repair_model="", mt_models=(GEMMA3,),
+                                      soft_models=(SMOLLM2,), pass1_runs=((SMOLLM2, "chat"),)),
         codeeval=CodeEvalSettings(
             # Each model in its relevant mode: SmolLM2-Instruct chats, Gemma-3-270M (a base model) completes.
             # All 164 problems, both languages, greedy; one decode group per run (the KV budget splits it).
@@ -330,7 +346,9 @@ PROFILES: dict[str, Study] = {
     ),
     "smoke": Study(
         "smoke", "a handful of items: checks that every path runs; the numbers mean nothing",
-        jhumaneval=JHumanEvalSettings(workers=2),  # shares the CI machine politely
+        # workers=2: shares the CI machine politely. Notebook 08 reads the committed Gemma build (no translation)
+        # and scores 3 problems.
+        jhumaneval=JHumanEvalSettings(workers=2, mt_models=(GEMMA3,), soft_models=(SMOLLM2,), experiment_limit=3),
         codeeval=CodeEvalSettings(models=EMBEDDED, limit=3, max_new_tokens=96, batch_size=4, cltr_pairs=(),
                                   api_models=()),  # no network in CI
         transfer=TransferSettings(models=EMBEDDED, patterns={"ja0": 0, "ja4": 4}, conditions=("crosslingual",),

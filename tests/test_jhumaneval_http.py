@@ -213,7 +213,7 @@ def test_openai_malformed_answers_are_clear_errors(chat_server, cache):
     tr = OpenAIChatTranslator("tiny-mt", base_url=chat_server.url + "/v1", api_key="sk-test", policy=FAST)
     translate_texts(tr, TEXTS[:3], cache=cache, progress=False)
     chat_server.script.append((200, {}, json.dumps({"choices": []})))
-    with pytest.raises(TranslationError, match=r"malformed: no choices\[0\]\.message\.content"):
+    with pytest.raises(TranslationError, match=r"malformed response, no choices\[0\] text"):
         translate_texts(tr, TEXTS[3:6], cache=cache, progress=False)
     wrong_len = {"choices": [{"message": {"role": "assistant", "content": json.dumps(["only one"])}}]}
     chat_server.script.append((200, {}, json.dumps(wrong_len)))

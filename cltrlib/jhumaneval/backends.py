@@ -122,23 +122,60 @@ def _parse_json_array(content: str, n: int, where: str) -> list[str]:
     return arr
 
 
+def _provider(base_url: str | None, model: str | None, api_key: str | None, policy: RetryPolicy,
+              revision: str | None = None, extra_body: dict | None = None):
+    """The suite's one OpenAI-compatible client (``cltrlib.providers.openai.OpenAIProvider``): one retry policy,
+    one way of reading a response, whatever it translates for."""
+    from cltrlib.providers.openai import OpenAIProvider
+
+    return OpenAIProvider(base_url=base_url, api_model=model, api_key=api_key, revision=revision, concurrency=1,
+                          policy=policy, extra_body=extra_body)
+
+
+def provider_name(kind: str, provider, prompt_id: str) -> str:
+    """A translator's cache identity: its kind, the server (loopback port dropped), the served model, the weights'
+    revision (a GGUF's sha256 for llama.cpp) and the prompt's hash, so a new model file or prompt re-translates."""
+    ident = provider.identity()
+    extra = ",".join(f"{k}={v}" for k, v in sorted(ident.get("extra_body", {}).items()))
+    return f"{kind}:{ident['server']}:{ident['api_model']}:{ident['revision'] or '-'}:{extra}:{prompt_id}"
+
+
+def _complete(provider, request, max_tokens: int, stops: Sequence[str] = (), temperature: float = 0.0,
+              usage: dict[str, int] | None = None) -> str:
+    """One greedy request through the provider; its failures become ``TranslationError`` (a translation failed)."""
+    from cltrlib.codegen.engine import SamplingConfig
+    from cltrlib.providers import ProviderError
+
+    try:
+        done = provider.complete(request, SamplingConfig(temperature=temperature, max_new_tokens=max_tokens), stops)
+        for k, v in (done.usage or {}).items():
+            if usage is not None:
+                usage[k] = usage.get(k, 0) + v
+        return done.text
+    except ProviderError as exc:
+        raise TranslationError(str(exc)) from None
+
+
 class OpenAIChatTranslator(Translator):
-    """Any OpenAI-compatible chat completions endpoint (OpenAI, vLLM, llama.cpp server, ...)."""
+    """Any OpenAI-compatible chat completions endpoint (OpenAI, vLLM, llama.cpp server, ...), batched as JSON
+    arrays: for capable API models (GPT-4 class). Small local models translate one segment per request
+    (``ServedModelTranslator``)."""
 
     batch_size = 20
     system_template = TRANSLATE_SYSTEM
     kind = "openai"
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 policy: RetryPolicy = DEFAULT_POLICY, glossary_lines: Sequence[str] = (), temperature: float = 0.0):
+                 policy: RetryPolicy = DEFAULT_POLICY, glossary_lines: Sequence[str] = (), temperature: float = 0.0,
+                 revision: str | None = None, max_tokens: int = 4096):
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        self.policy = policy
+        self.provider = _provider(base_url, model, api_key, policy, revision)
+        self.base_url = self.provider.base_url
         self.glossary_lines = list(glossary_lines)
         self.temperature = temperature
+        self.max_tokens = max_tokens
         prompt_id = hashlib.sha256((self.system_template + "\n".join(self.glossary_lines)).encode()).hexdigest()[:8]
-        self.name = f"{self.kind}:{model}:{prompt_id}"
+        self.name = provider_name(self.kind, self.provider, prompt_id)
 
     def _system(self, src: str, tgt: str) -> str:
         sys_prompt = self.system_template.format(src=LANG_NAMES.get(src, src), tgt=LANG_NAMES.get(tgt, tgt))
@@ -150,20 +187,12 @@ class OpenAIChatTranslator(Translator):
         return json.dumps(list(texts), ensure_ascii=False)
 
     def translate_batch(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
-        url = f"{self.base_url}/chat/completions"
-        payload = {"model": self.model, "temperature": self.temperature,
-                   "messages": [{"role": "system", "content": self._system(src, tgt)},
-                                {"role": "user", "content": self._user(texts)}]}
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        data = post_json(url, payload, headers, self.policy, what=f"chat completion ({self.model})")
-        try:
-            content = data["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise TranslationError(f"chat completion response from {url} is malformed: "
-                                   f"no choices[0].message.content in {str(data)[:200]}") from None
-        if not isinstance(content, str):
-            raise TranslationError(f"chat completion response from {url}: content is not a string")
-        return _parse_json_array(content, len(texts), f"chat completion from {url}")
+        from cltrlib.providers import Request
+
+        req = Request(messages=({"role": "system", "content": self._system(src, tgt)},
+                                {"role": "user", "content": self._user(texts)}))
+        content = _complete(self.provider, req, self.max_tokens, temperature=self.temperature)
+        return _parse_json_array(content, len(texts), f"chat completion from {self.base_url}")
 
 
 class OpenAIRepairer(OpenAIChatTranslator):
@@ -179,6 +208,107 @@ class OpenAIRepairer(OpenAIChatTranslator):
     @staticmethod
     def item(source: str, draft: str, code: str) -> str:
         return json.dumps({"source": source, "draft": draft, "code": code}, ensure_ascii=False, sort_keys=True)
+
+
+# Few-shot demonstrations for a base model served without a chat template (Gemma-3-270M): published JHumanEval
+# prose of these tasks (the first text segment of each, its lines joined). A segment of one of these tasks is never
+# shown its own task's shot (the spare takes its place), and ``cltrlib.jhumaneval.quality`` leaves these tasks out of
+# every chrF, so no score rewards copying a demonstration.
+SHOT_TASKS = ("HumanEval/13", "HumanEval/29", "HumanEval/8", "HumanEval/15")  # the last one is the spare
+N_SHOTS = 3
+SEGMENT_INSTRUCTION = ("Translate the {src} text of Python docstrings into {tgt}. Keep identifiers, code, numbers "
+                       "and quoted strings exactly as they are.")
+REPAIR_NOTE = "A previous translation of the next text was rejected: {note}. Translate it again, correctly."
+
+
+def published_shots(tasks: Sequence[str] = SHOT_TASKS) -> list[tuple[str, str, str, frozenset[str]]]:
+    """(task id, English, Japanese, every text segment of that task) for ``tasks``, from the published JHumanEval
+    realigned onto HumanEval's segments (``TranslationMemory``); the Japanese is joined into one line."""
+    from cltrlib.data.problems import load_humaneval
+    from cltrlib.jhumaneval.memory import TranslationMemory
+    from cltrlib.jhumaneval.segment import segment_prompt
+
+    memory = TranslationMemory.published()
+    by_id = {p.task_id: p for p in load_humaneval()}
+    out = []
+    for tid in tasks:
+        sp = segment_prompt(by_id[tid].prompt)
+        texts = sp.text_segments()
+        translations = memory.align(tid, sp).translations
+        i, seg = texts[0]
+        ja = "".join(line.strip() for line in translations[i].split("\n"))
+        out.append((tid, seg.source, ja, frozenset(s.source for _, s in texts)))
+    return out
+
+
+class ServedModelTranslator(Translator):
+    """A small model behind an OpenAI-compatible server (llama.cpp's on an embedded GGUF), one segment per request.
+
+    ``mode="chat"``: an instruction in the system message, the segment as the user message, the reply as the
+    translation. ``mode="completion"`` (a base model, e.g. Gemma-3-270M): an instruction line and ``N_SHOTS``
+    published "English: / Japanese:" pairs of *other* tasks (``SHOT_TASKS``), then the segment; the reply is cut at
+    its first newline. Greedy, so the cache is valid. ``translate_one(text, note)`` re-translates with a
+    validator finding in the prompt (the repair rounds, ``cltrlib.jhumaneval.repair``).
+    """
+
+    batch_size = 4  # requests between cache writes: an interrupted build loses at most this many
+
+    def __init__(self, provider, mode: str = "completion", max_tokens: int = 384,
+                 shots: Sequence[tuple[str, str, str, frozenset[str]]] | None = None):
+        if mode not in ("chat", "completion"):
+            raise ValueError(f"mode {mode!r}: chat or completion")
+        self.provider, self.mode, self.max_tokens = provider, mode, max_tokens
+        self.shots = list(shots if shots is not None else (published_shots() if mode == "completion" else []))
+        ident = json.dumps([SEGMENT_INSTRUCTION, REPAIR_NOTE, mode, max_tokens, [s[:3] for s in self.shots]],
+                           ensure_ascii=False)
+        self.prompt_id = hashlib.sha256(ident.encode()).hexdigest()[:12]
+        self.name = provider_name(f"served-{mode}", provider, self.prompt_id)
+        self.n_requests = 0
+        self.usage: dict[str, int] = {}  # tokens summed over this translator's requests (the server's count)
+
+    @classmethod
+    def for_server(cls, server, mode: str | None = None, policy: RetryPolicy = DEFAULT_POLICY,
+                   **kw) -> ServedModelTranslator:
+        """A translator on a running ``LlamaCppServer`` (its model's revision and neutral sampling)."""
+        from cltrlib.models import SMOLLM2
+
+        opts = server.options()
+        provider = _provider(opts["base_url"], opts["api_model"], None, policy, opts["revision"],
+                             dict(opts["extra_body"]))
+        return cls(provider, mode or ("chat" if server.model == SMOLLM2 else "completion"), **kw)
+
+    def shots_for(self, text: str) -> list[tuple[str, str]]:
+        """The demonstrations for ``text``: never one from the task ``text`` belongs to."""
+        return [(en, ja) for _, en, ja, segs in self.shots if text not in segs][:N_SHOTS]
+
+    def request(self, text: str, src: str, tgt: str, note: str | None = None):
+        from cltrlib.providers import Request
+
+        s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
+        text = " ".join(text.split())
+        instruction = SEGMENT_INSTRUCTION.format(src=s, tgt=t)
+        hint = REPAIR_NOTE.format(note=note) + "\n" if note else ""
+        if self.mode == "chat":
+            return Request(messages=({"role": "system", "content": instruction + " Answer with the translation only."},
+                                     {"role": "user", "content": hint + text}))
+        demos = "".join(f"{s}: {en}\n{t}: {ja}\n\n" for en, ja in self.shots_for(text))
+        return Request(prompt=f"{instruction}\n\n{demos}{hint}{s}: {text}\n{t}:")
+
+    def translate_one(self, text: str, src: str = "en", tgt: str = "ja", note: str | None = None) -> str:
+        cap = min(self.max_tokens, 32 + 2 * len(text) // 3)  # ~tokens of the English x2: room, but a loop ends
+        self.n_requests += 1
+        # A draft ends at the first newline; a repair (``note``) at the end of the answer line, so an answer that
+        # opens with a newline (an empty draft) gets a line too.
+        stops = ("\n",) if note is None else ("\n\n", f"\n{LANG_NAMES.get(src, src)}:")
+        out = _complete(self.provider, self.request(text, src, tgt, note), cap,
+                        stops=stops if self.mode == "completion" else (), usage=self.usage)
+        out = out.strip()
+        if self.mode == "completion":
+            out = out.split("\n")[0]
+        return out.strip().rstrip("\ufffd")
+
+    def translate_batch(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return [self.translate_one(t, src, tgt) for t in texts]
 
 
 class HFTranslator(Translator):

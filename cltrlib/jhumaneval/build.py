@@ -40,6 +40,8 @@ class BuildReport:
     dropped: list[dict] = field(default_factory=list)  # memory paragraphs with no English counterpart
     glossary: list[dict] = field(default_factory=list)  # task_id, problem
     post_edited: list[dict] = field(default_factory=list)  # reviewed fixes applied: task_id, find, replace, note
+    repair: dict | None = None  # findings per repair round and post-edits (``cltrlib.jhumaneval.repair.RepairLog``)
+    translator_requests: int | None = None  # requests the translator sent (a build served from the cache: 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,8 +68,11 @@ def build_jhumaneval(backend: str | Translator = "memory", out: str | Path | Non
                      memory: TranslationMemory | None = None, glossary: Glossary | None = None,
                      cache: TranslationCache | None = None, repairer: OpenAIRepairer | None = None,
                      limit: int | None = None, src: str = "en", tgt: str = "ja",
-                     progress: bool = True) -> BuildReport:
-    """Build and write the file; return what was (not) translated and why."""
+                     progress: bool = True, repair_rounds: int | None = None) -> BuildReport:
+    """Build and write the file; return what was (not) translated and why.
+
+    ``repair_rounds`` (a translator with ``translate_one`` only): that many validator-driven repair rounds, then the
+    deterministic post-edits (``cltrlib.jhumaneval.repair``); None builds the raw translation."""
     out = Path(out) if out is not None else default_build_path()
     problems = load_humaneval()[:limit] if limit else load_humaneval()
     glossary = glossary if glossary is not None else Glossary.load()
@@ -92,6 +97,13 @@ def build_jhumaneval(backend: str | Translator = "memory", out: str | Path | Non
         it = iter(translated)
         for sp in segmented:
             per_task.append({i: next(it) for i, _ in sp.text_segments()})
+        if repair_rounds is not None:
+            from cltrlib.jhumaneval.repair import repair
+
+            per_task, log = repair(backend, problems, segmented, per_task, rounds=repair_rounds, src=src, tgt=tgt,
+                                   cache=cache, progress=progress)
+            report.repair = log.to_dict()
+        report.translator_requests = getattr(backend, "n_requests", None)
     if repairer is not None:
         items, where = [], []
         for k, sp in enumerate(segmented):

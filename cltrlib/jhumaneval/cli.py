@@ -1,10 +1,14 @@
-"""``cltr jhumaneval validate PATH [--json]`` and ``cltr jhumaneval build --backend ... --out PATH``."""
+"""``cltr jhumaneval validate PATH [--json]``, ``cltr jhumaneval build --backend ... --out PATH`` and
+``cltr jhumaneval mt --model gemma3-270m`` (an embedded model through llama.cpp's server: raw and repaired builds
+under data/builds, read back when committed with the same configuration)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from cltrlib.models import GEMMA3
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -76,6 +80,18 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mt(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cltrlib.jhumaneval.mt import ensure_mt_builds
+
+    out = ensure_mt_builds(args.model, repair_rounds=args.repair_rounds, builds_dir=Path(args.dir) if args.dir else
+                           None, threads=args.threads, force=args.force, progress=not args.quiet)
+    print(json.dumps({k: {"path": str(v["path"]), "built": v["built"], "meta": v["meta"]} for k, v in out.items()},
+                     ensure_ascii=False, indent=1))
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("jhumaneval", help="build and validate JHumanEval (segment, translate, reassemble)")
     jsub = p.add_subparsers(dest="jhumaneval_command", required=True)
@@ -108,3 +124,12 @@ def register(sub) -> None:
     b.add_argument("--limit", type=int, default=None, help="first N HumanEval tasks only")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_cmd_build)
+
+    m = jsub.add_parser("mt", help="translate with an embedded model through llama.cpp's server (raw + repaired)")
+    m.add_argument("--model", default=GEMMA3, help="embedded model (its GGUF is served)")
+    m.add_argument("--repair-rounds", type=int, default=2)
+    m.add_argument("--dir", default=None, help="where the builds go (default data/builds)")
+    m.add_argument("--threads", type=int, default=1)
+    m.add_argument("--force", action="store_true", help="translate even when a matching build is committed")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=_cmd_mt)
