@@ -3,6 +3,8 @@ stops where it should, never doubles BOS; code extraction and sample fields."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -198,3 +200,15 @@ def test_real_model_greedy_matches_generate_across_prefill_buckets(name, monkeyp
     ours = generate_batch(model, tok, reqs, cfg)
     assert ours == generate_batch_hf(model, tok, reqs, cfg)
     assert len(set(ours)) == len(ours)  # context matters: three prompts, three continuations
+
+
+def test_dataset_key_names_repository_files_relatively(tmp_path):
+    """A committed build is keyed by its repository path, so a clone elsewhere reads the same stored runs."""
+    from cltrlib.codegen.run import dataset_key
+    from cltrlib.config import REPO_ROOT
+
+    inside = Path(REPO_ROOT) / "data" / "builds" / "x.jsonl"
+    assert dataset_key(str(inside)) == "data/builds/x.jsonl"
+    assert dataset_key("jhumaneval") == "jhumaneval"
+    outside = str(tmp_path / "mine.jsonl")
+    assert dataset_key(outside) == outside

@@ -70,10 +70,10 @@ def sequence_logprob(model, context: Sequence[int], target: Sequence[int]) -> fl
 
 
 def _store(model_name: str, dataset: str, mode: str, limit: int | None) -> RunStore:
-    from cltrlib.codegen.run import dataset_fingerprint
+    from cltrlib.codegen.run import dataset_fingerprint, dataset_key
     from cltrlib.models import model_revision
 
-    cfg = {"model": model_name, "model_revision": model_revision(model_name), "dataset": dataset,
+    cfg = {"model": model_name, "model_revision": model_revision(model_name), "dataset": dataset_key(dataset),
            "dataset_sha": dataset_fingerprint(dataset), "target_dataset": TARGET_DATASET,
            "target_sha": dataset_fingerprint(TARGET_DATASET), "prompt_mode": mode, "limit": limit,
            "prompt_version": PROMPT_VERSION, "likelihood_version": LIKELIHOOD_VERSION}

@@ -20,9 +20,11 @@ if TYPE_CHECKING:  # codegen pulls in torch; evaluating needs only the run's sto
 def run_evaluation(run: GenerationRun, timeout: float = 10.0, workers: int | None = None,
                    progress: bool = True) -> dict:
     """Evaluate a generation run's samples in the sandbox (stored; reread on rerun)."""
+    from cltrlib.codegen.run import dataset_key
     from cltrlib.codegen.sanitize import SANITIZER_VERSION  # here: importing cltrlib.codegen pulls in torch
 
-    cfg = {"generation": run.store.key, "timeout": timeout, "isolation": isolation_level(), "dataset": run.cfg.dataset,
+    cfg = {"generation": run.store.key, "timeout": timeout, "isolation": isolation_level(),
+           "dataset": dataset_key(run.cfg.dataset),
            "verdict": VERDICT_SCHEME, "sanitizer": SANITIZER_VERSION}
     store = RunStore("evaluation", cfg, label=run.store.path.name.rsplit("-", 1)[0])
     with store.lock():

@@ -91,6 +91,21 @@ def dataset_fingerprint(dataset: str) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def dataset_key(dataset: str) -> str:
+    """How a data set is named in store keys: a registry name as it is; a file by its path relative to the
+    repository when it lies inside it (the committed machine-translated builds), so a clone in another folder reads
+    the same stored runs. Its content is keyed separately (``dataset_fingerprint``), so nothing stale is read."""
+    from cltrlib.config import REPO_ROOT
+
+    path = Path(dataset)
+    if not path.is_absolute():
+        return dataset
+    try:
+        return path.resolve().relative_to(Path(REPO_ROOT).resolve()).as_posix()
+    except ValueError:
+        return dataset
+
+
 def sample_seed(seed: int, task_id: str, sample_idx: int) -> int:
     """Per-sample RNG seed, independent of batching."""
     return (seed * 1_000_003 + zlib.crc32(task_id.encode()) * 1009 + sample_idx) % (2**63 - 1)
@@ -171,7 +186,8 @@ def _store_config(cfg: GenerationConfig, mode: str, identity: dict | None = None
     if cfg.temperature <= 0:
         key.pop("top_p")
         key.pop("seed")
-    key.update(dataset_sha=dataset_fingerprint(cfg.dataset), prompt_version=PROMPT_VERSION)
+    key.update(dataset=dataset_key(cfg.dataset), dataset_sha=dataset_fingerprint(cfg.dataset),
+               prompt_version=PROMPT_VERSION)
     if cfg.provider == "hf":
         key.update(model_revision=model_revision(cfg.model), engine_version=ENGINE_VERSION,
                    transformers=importlib.metadata.version("transformers"))
