@@ -9,7 +9,7 @@ it is compared on its code: calls, literals, brackets, operators and numbers, in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _KEEP_WORDS = {"True", "False", "None"}
@@ -42,9 +42,18 @@ def _span_end(line: str, i: int) -> int:
     if line[i] in "'\"":
         j = line.find(line[i], i + 1)
         return len(line) if j < 0 else j + 1
+    for j, depth in bracket_depths(line, i):
+        if depth == 0:
+            return j + 1
+    return len(line)
+
+
+def bracket_depths(text: str, start: int = 0) -> Iterator[tuple[int, int]]:
+    """(position, nesting depth after it) for each bracket in ``text[start:]`` outside quotes; the one bracket
+    scanner behind the segmenter's open-bracket tracking and the example parser's protected spans."""
     depth, quote = 0, ""
-    for j in range(i, len(line)):
-        ch = line[j]
+    for j in range(start, len(text)):
+        ch = text[j]
         if quote:
             if ch == quote:
                 quote = ""
@@ -52,11 +61,10 @@ def _span_end(line: str, i: int) -> int:
             quote = ch
         elif ch in "([{":
             depth += 1
+            yield j, depth
         elif ch in ")]}":
             depth -= 1
-            if depth == 0:
-                return j + 1
-    return len(line)
+            yield j, depth
 
 
 def prose_words(line: str, functions: Sequence[str]) -> list[str]:

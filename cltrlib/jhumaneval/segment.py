@@ -19,6 +19,8 @@ import tokenize
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cltrlib.jhumaneval.examples import bracket_depths
+
 CODE, TEXT, EXAMPLE = "code", "text", "example"
 
 _DEF_RE = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.M)
@@ -166,19 +168,9 @@ def _is_formula_line(content: str) -> bool:
 
 
 def _bracket_depth(content: str) -> int:
-    depth = 0
-    quote = ""
-    for ch in content:
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-    return depth
+    """Net bracket depth of a line (quotes skipped): how many brackets it leaves open."""
+    depths = [d for _, d in bracket_depths(content)]
+    return depths[-1] if depths else 0
 
 
 def classify_lines(contents: Sequence[str], functions: Sequence[str]) -> list[str]:
