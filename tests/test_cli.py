@@ -19,6 +19,7 @@ COMMANDS = {  # argv -> the function it dispatches to
     ("codegen", "generate", "--model", "gemma3-270m"): "_cmd_generate",
     ("jhumaneval", "build", "--backend", "memory"): "_cmd_build",
     ("jhumaneval", "validate", "jhumaneval"): "_cmd_validate",
+    ("jhumaneval", "mt", "--model", "gemma3-270m"): "_cmd_mt",
     ("transfer", "run", "--profile", "smoke"): "_cmd_run",
     ("transfer", "adapters"): "_cmd_adapters",
     ("embeddings", "similarity", "--model", "gemma3-270m"): "_cmd_similarity",
