@@ -8,8 +8,9 @@ autocast (only where the CPU has bf16 matrix instructions: ``avx512_bf16`` / ``a
 and slower), LoRA on the top half of the decoder layers only (``lora_layers``: nothing below them needs a gradient, so
 the backward pass stops there), a chunked LM-head loss (``cltrlib.pretrain.loss``: the full fp32 logits never exist),
 packing (no pad tokens; both sides here get the same packed blocks, so it is not part of the ratio), a larger
-learning rate for the top-half variant, fused AdamW, a smaller LoRA rank and ``torch.compile`` (inductor; its
-compilation falls in the first step, which the tokens/s leave out and the table shows as "step 1 s").
+learning rate for the top-half variant, fused AdamW, a smaller LoRA rank, ``torch.compile`` (inductor; its
+compilation falls in the first step, which the tokens/s leave out and the table shows as "step 1 s") and the frozen
+base kept in bf16 (``PretrainConfig.base_dtype``: no per-step fp32 -> bf16 weight casts; adapters stay fp32).
 Results: benchmarks/RESULTS.md, "Continual pre-training step".
 
 Each variant runs in its own process (peak RSS is the process's own ``ru_maxrss``, and one variant's allocator does
@@ -23,6 +24,8 @@ next-token loss, nats; documents never trained on), beside the base model's.
     /work/briefs/cpu .venv/bin/python benchmarks/pretrain_throughput.py --steps 6   # DEFAULT_VARIANTS
     .venv/bin/python benchmarks/pretrain_throughput.py --steps 5 --variants plain ours-lora-bf16 \
         ours-lora-top-bf16 ours-lora-top-bf16-lr2x-fused
+    .venv/bin/python benchmarks/pretrain_throughput.py --steps 6 --variants plain ours-lora-bf16 \
+        ours-lora-bf16-chunked ours-lora-bf16base-chunked
     .venv/bin/python benchmarks/pretrain_throughput.py --model gemma3-270m --variants plain ours-lora-bf16
 """
 
