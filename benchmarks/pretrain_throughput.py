@@ -8,8 +8,9 @@ autocast (only where the CPU has bf16 matrix instructions: ``avx512_bf16`` / ``a
 and slower), LoRA on the top half of the decoder layers only (``lora_layers``: nothing below them needs a gradient, so
 the backward pass stops there), a chunked LM-head loss (``cltrlib.pretrain.loss``: the full fp32 logits never exist),
 packing (no pad tokens; both sides here get the same packed blocks, so it is not part of the ratio), a larger
-learning rate for the top-half variant, fused AdamW, a smaller LoRA rank and ``torch.compile`` (inductor; its
-compilation falls in the first step, which the tokens/s leave out and the table shows as "step 1 s").
+learning rate for the top-half variant, fused AdamW, a smaller LoRA rank, ``torch.compile`` (inductor; its
+compilation falls in the first step, which the tokens/s leave out and the table shows as "step 1 s") and the frozen
+base kept in bf16 (``PretrainConfig.base_dtype``: no per-step fp32 -> bf16 weight casts; adapters stay fp32).
 Results: benchmarks/RESULTS.md, "Continual pre-training step".
 
 Each variant runs in its own process (peak RSS is the process's own ``ru_maxrss``, and one variant's allocator does
@@ -23,6 +24,8 @@ next-token loss, nats; documents never trained on), beside the base model's.
     /work/briefs/cpu .venv/bin/python benchmarks/pretrain_throughput.py --steps 6   # DEFAULT_VARIANTS
     .venv/bin/python benchmarks/pretrain_throughput.py --steps 5 --variants plain ours-lora-bf16 \
         ours-lora-top-bf16 ours-lora-top-bf16-lr2x-fused
+    .venv/bin/python benchmarks/pretrain_throughput.py --steps 6 --variants plain ours-lora-bf16 \
+        ours-lora-bf16-chunked ours-lora-bf16base-chunked
     .venv/bin/python benchmarks/pretrain_throughput.py --model gemma3-270m --variants plain ours-lora-bf16
 """
 
@@ -65,6 +68,16 @@ VARIANTS: dict[str, dict | None] = {
     # torch.compile (inductor, a C compiler on CPU): its compilation falls in the first step, reported apart
     "ours-lora-top-bf16-lr2x-fused-compile": dict(method="lora-top", bf16=True, lr_factor=2.0,
                                                   optim="adamw_torch_fused", compile=True),
+    # The frozen base kept in bf16 (PretrainConfig.base_dtype): no fp32 -> bf16 weight casts in every forward and
+    # backward; adapters stay fp32 (peft). "-noac": without the Trainer's autocast (the fp32 adapter matmuls then run
+    # in fp32, the base's in bf16); with autocast the adapter matmuls run in bf16 too.
+    "ours-lora-bf16base": dict(method="lora", bf16=True, base_dtype="bfloat16"),
+    "ours-lora-bf16base-noac": dict(method="lora", bf16=False, base_dtype="bfloat16"),
+    "ours-lora-bf16base-chunked": dict(method="lora", bf16=True, base_dtype="bfloat16", chunked=True),
+    "ours-lora-bf16base-fused-compile": dict(method="lora", bf16=True, base_dtype="bfloat16",
+                                             optim="adamw_torch_fused", compile=True),
+    "ours-lora-top-bf16base-lr2x-fused": dict(method="lora-top", bf16=True, base_dtype="bfloat16", lr_factor=2.0,
+                                              optim="adamw_torch_fused"),
 }
 DEFAULT_VARIANTS = ("plain", "ours-lora-bf16", "ours-lora-top-bf16", "ours-lora-top-bf16-lr2x",
                     "ours-lora-top-bf16-lr2x-fused", "ours-lora-top-bf16-lr2x-fused-r16",
@@ -121,7 +134,8 @@ def run_plain(model_name: str, blocks, batch: int, lr: float, held) -> dict:
 
 
 def run_ours(model_name: str, blocks, batch: int, lr: float, held, method: str, bf16: bool, chunked: bool = False,
-             rank: int = 64, lr_factor: float = 1.0, optim: str = "adamw_torch", compile: bool = False) -> dict:
+             rank: int = 64, lr_factor: float = 1.0, optim: str = "adamw_torch", compile: bool = False,
+             base_dtype: str = "float32") -> dict:
     """``run_pretraining`` itself (Trainer, packed blocks), one evaluation checkpoint, in a scratch store."""
     from cltrlib.pretrain.train import PretrainConfig, run_pretraining
 
@@ -134,8 +148,9 @@ def run_ours(model_name: str, blocks, batch: int, lr: float, held, method: str, 
 
         method, top = "lora", AutoConfig.from_pretrained(resolve_model_path(model_name)).num_hidden_layers // 2
     cfg = PretrainConfig(model=model_name, condition="bench", tokens=len(blocks) * seq_len, seq_len=seq_len,
-                         batch_size=batch, lr=lr * lr_factor, warmup=0.0, scheduler="constant", method=method, lora_layers=top,
-                         lora_r=rank, lora_alpha=2 * rank,
+                         batch_size=batch, lr=lr * lr_factor, warmup=0.0, scheduler="constant", method=method,
+                         lora_layers=top,
+                         lora_r=rank, lora_alpha=2 * rank, base_dtype=base_dtype,
                          checkpoints=1)
     with tempfile.TemporaryDirectory(prefix="cltr-bench-") as root:
         run = run_pretraining(cfg, blocks, f"bench-{time.time()}", root=Path(root), progress=False, bf16=bf16,

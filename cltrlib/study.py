@@ -243,6 +243,7 @@ class PretrainSettings(Stage):
     lora_r: int = 64
     lora_alpha: int = 128
     lora_layers: int | None = None  # LoRA on the top k decoder layers only (None: all)
+    base_dtype: str = "float32"  # LoRA's frozen base weights: float32 | bfloat16 (PretrainConfig.base_dtype)
     chunked_loss: bool = False  # the LM-head loss a chunk of positions at a time (cltrlib.pretrain.loss; not FSDP)
     # ja+vocab: Swallow grew Llama-2's 32,000 tokens to 43,176 with Japanese ones; learnt here from the Japanese
     # training documents by BPE (of vocab_bpe_size pieces), keeping the most frequent wholly kana/kanji pieces
@@ -269,8 +270,8 @@ class PretrainSettings(Stage):
         return PretrainConfig(model=model, condition=condition, tokens=self.tokens, seq_len=self.seq_len,
                               batch_size=self.batch_size, grad_accum=self.grad_accum, lr=self.lr,
                               scheduler=self.scheduler, warmup=self.warmup, method=self.method, lora_r=self.lora_r,
-                              lora_alpha=self.lora_alpha, lora_layers=self.lora_layers, checkpoints=self.checkpoints,
-                              seed=self.seed)
+                              lora_alpha=self.lora_alpha, lora_layers=self.lora_layers, base_dtype=self.base_dtype,
+                              checkpoints=self.checkpoints, seed=self.seed)
 
 
 @dataclass(frozen=True)

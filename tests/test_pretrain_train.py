@@ -99,6 +99,27 @@ def test_lora_checkpoints_are_merged_plain_models(tok, tmp_path):
     assert not np.allclose(tuned.state_dict()[name].numpy(), base.state_dict()[name].numpy())
 
 
+def test_a_bf16_base_lora_run_keeps_the_base_bf16_trains_fp32_adapters_and_saves_a_loadable_model(tok, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    lora = {"method": "lora", "lora_r": 4, "lora_alpha": 8, "lr": 1e-2, "checkpoints": 1}
+    cfg = _cfg(**lora, base_dtype="bfloat16")
+    model, _ = train._load_model(cfg)
+    dtypes = {(p.requires_grad, p.dtype) for p in model.parameters()}
+    assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}  # frozen base bf16, adapters fp32
+    run = train.run_pretraining(cfg, _blocks(tok), "corpus-a", root=tmp_path, progress=False, bf16=False)
+    losses = [r["loss"] for r in run.log()]
+    fp32 = train.run_pretraining(_cfg(**lora), _blocks(tok), "corpus-a", root=tmp_path, progress=False, bf16=False)
+    ref = [r["loss"] for r in fp32.log()]
+    assert losses[-1] < losses[0] - 0.3 and max(abs(a - b) for a, b in zip(losses, ref, strict=True)) < 0.02  # fp32-base curve
+    tuned = AutoModelForCausalLM.from_pretrained(run.final, dtype=torch.float32)
+    assert torch.isfinite(tuned(input_ids=torch.tensor(_blocks(tok)[:1])).logits).all()
+    assert fp32.store.path != run.store.path and "base_dtype" not in fp32.store.config  # fp32 keys as before
+    with pytest.raises(ValueError, match="needs method='lora'"):
+        _cfg(base_dtype="bfloat16").validate()
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_on_the_same_curve(tok, tmp_path):
     """SIGKILL after the first evaluation checkpoint; the rerun continues from it and matches an unbroken run."""
     cfg = _cfg(tokens=SEQ * 4 * 24, checkpoints=3)

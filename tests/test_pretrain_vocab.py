@@ -44,7 +44,7 @@ def test_expansion_keeps_old_ids_and_rows_and_makes_japanese_cheaper(docs):
 
 
 @pytest.mark.usefixtures("standins_on")
-@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize("method", ["full", "lora", "lora-bf16"])
 def test_the_ja_vocab_condition_trains_the_expanded_model_and_evaluates_with_its_tokenizer(method, tmp_path,
                                                                                            monkeypatch):
     """The pipeline end to end on the Llama-2 stand-in (untied head): expansion learnt from the Japanese training
@@ -62,8 +62,9 @@ def test_the_ja_vocab_condition_trains_the_expanded_model_and_evaluates_with_its
 
     monkeypatch.setenv("CLTR_RESULTS_DIR", str(tmp_path))
     s = study("rehearsal").pretrain.override(conditions=("ja+vocab",), tokens=256, seq_len=64, checkpoints=1,
-                                             method=method, lora_r=4, lora_alpha=8, lr=1e-2, vocab_new_tokens=64,
-                                             vocab_bpe_size=2000)
+                                             method=method.split("-")[0], lora_r=4, lora_alpha=8, lr=1e-2,
+                                             vocab_new_tokens=64, vocab_bpe_size=2000,
+                                             base_dtype="bfloat16" if method.endswith("bf16") else "float32")
     cr = pipeline.train_condition(s.models[0], "ja+vocab", s, progress=False)
     exp = cr.mixture["vocabulary"]
     old = exp["old_vocab_size"]
@@ -71,8 +72,8 @@ def test_the_ja_vocab_condition_trains_the_expanded_model_and_evaluates_with_its
     assert exp["new_tokens"] > 0 and len(tok) == old + exp["new_tokens"] == len(base_tok) + exp["new_tokens"]
     assert exp["tokens_per_ja_char_after"] < exp["tokens_per_ja_char_before"]
     assert all(len(tok.decode([i])) >= 2 for i in range(old, len(tok)))  # each new id decodes to its Japanese text
-    init = AutoModelForCausalLM.from_pretrained(exp["folder"])
-    after = AutoModelForCausalLM.from_pretrained(cr.run.final)
+    init = AutoModelForCausalLM.from_pretrained(exp["folder"], dtype=torch.float32)
+    after = AutoModelForCausalLM.from_pretrained(cr.run.final, dtype=torch.float32)
     for get in ("get_input_embeddings", "get_output_embeddings"):
         w0, w1 = getattr(init, get)().weight, getattr(after, get)().weight
         assert w1.shape[0] >= len(tok)
@@ -80,6 +81,8 @@ def test_the_ja_vocab_condition_trains_the_expanded_model_and_evaluates_with_its
         assert moved.float().mean() > 0.5, get  # the new rows trained (the head's all; the embedding's if seen)
         if method == "lora":
             assert torch.equal(w1[:old], w0[:old]), get  # LoRA: only the new rows of the embeddings change
+        if method == "lora-bf16":  # the same, up to the one rounding of the frozen base to bf16
+            assert torch.equal(w1[:old], w0[:old].bfloat16().float()), get
     held = pipeline.prepare_source("ja", s.source).held_out
     ppl = held_out_perplexity(cr.run.final, held, seq_len=64, max_blocks=2)
     base_ppl = held_out_perplexity(s.models[0], held, seq_len=64, max_blocks=2)

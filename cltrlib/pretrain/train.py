@@ -53,6 +53,11 @@ class PretrainConfig:
     # Under LoRA, also train the input-embedding and LM-head rows of token ids >= this (the rows a vocabulary
     # expansion added, ``cltrlib.pretrain.vocab``; peft's trainable_token_indices). None: no such rows.
     trainable_from: int | None = None
+    # Under LoRA, the dtype the frozen base weights are kept in. "bfloat16" (QLoRA-style, without the quantisation):
+    # the base is loaded in bf16 and never cast again, while peft keeps the adapters (and expanded rows) in fp32;
+    # under fp32 + autocast every weight is cast to bf16 on every forward and again in the backward pass, a large
+    # share of a CPU step for a 135M model. Rounds the frozen weights once, so it is part of the key.
+    base_dtype: str = "float32"
     checkpoints: int = 4  # evaluation checkpoints along the run (the last is the final model)
     seed: int = 0
 
@@ -66,6 +71,10 @@ class PretrainConfig:
         if self.tokens < self.seq_len:
             raise ValueError(f"PretrainConfig.tokens ({self.tokens}) is less than one block of seq_len "
                              f"{self.seq_len}")
+        if self.base_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"PretrainConfig.base_dtype must be 'float32' or 'bfloat16', not {self.base_dtype!r}")
+        if self.base_dtype != "float32" and self.method != "lora":
+            raise ValueError("PretrainConfig.base_dtype='bfloat16' needs method='lora' (trained weights stay fp32)")
         if self.checkpoints < 1:
             raise ValueError("PretrainConfig.checkpoints must be at least 1 (the final model)")
 
@@ -108,6 +117,8 @@ def store_for(cfg: PretrainConfig, corpus_key: str, root: Path | None = None) ->
     fields = asdict(cfg)
     if fields["trainable_from"] is None:
         del fields["trainable_from"]  # added later: runs without expanded rows keep their stored keys
+    if fields["base_dtype"] == "float32":
+        del fields["base_dtype"]  # added later: fp32-base runs keep their stored keys
     key = {**fields, "model_revision": model_revision(cfg.model), "corpus": corpus_key,
            "train_version": TRAIN_VERSION, "transformers": importlib.metadata.version("transformers")}
     return RunStore("pretrain", key, label=f"{Path(cfg.model).name}-{cfg.condition}", root=root)
@@ -150,14 +161,16 @@ def _latest_trainer_checkpoint(folder: Path) -> str | None:
 
 
 def _load_model(cfg: PretrainConfig):
-    """(model, tokenizer) ready to train: fp32 weights, LoRA adapters (and trainable expanded rows) if asked."""
+    """(model, tokenizer) ready to train: fp32 weights (or a bf16 frozen base under LoRA, ``cfg.base_dtype``), LoRA
+    adapters (and trainable expanded rows) if asked; trained parameters are always fp32 (peft's
+    ``autocast_adapter_dtype`` upcasts adapters and trainable-token deltas created on a bf16 base)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from cltrlib.models import load_tokenizer, resolve_model_path
 
     tok = load_tokenizer(cfg.model, padding_side="right")
-    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(cfg.model), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(cfg.model), dtype=getattr(torch, cfg.base_dtype))
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -178,7 +191,11 @@ def _load_model(cfg: PretrainConfig):
             new_rows = ids if tied else {"embed_tokens": ids, "lm_head": ids}
         model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                                                  lora_dropout=0.0, target_modules=targets,
-                                                 layers_to_transform=top, trainable_token_indices=new_rows))
+                                                 layers_to_transform=top, trainable_token_indices=new_rows),
+                               autocast_adapter_dtype=True)
+        wrong = [n for n, p in model.named_parameters() if p.requires_grad and p.dtype != torch.float32]
+        if wrong:  # AdamW on bf16 parameters would lose small updates to rounding
+            raise RuntimeError(f"trainable parameters not in fp32: {wrong[:3]}")
     return model, tok
 
 
