@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pandas as pd
+
 from cltrlib.data import load_humaneval
 from cltrlib.jhumaneval import experiment as ex
 from cltrlib.jhumaneval.mt import matching_build
@@ -44,9 +46,10 @@ def test_scores_rank_a_faithful_back_translation_above_a_poor_one():
     en = english_prose()
     tasks = ["HumanEval/0", "HumanEval/2", "HumanEval/13", "HumanEval/23", "HumanEval/27", "HumanEval/30"]
     meta = {"n_paragraphs": 6, "n_passed_through": 0, "config": {"model": GEMMA3, "mode": "completion"}}
-    good = {"rows": [{"task_id": t, "en": [en[t]]} for t in tasks], "meta": meta}
-    poor = {"rows": [{"task_id": t, "en": [" ".join(en[t].split()[:3])]} for t in tasks],
+    good = {"rows": [{"task_id": t, "ja": ["日本語"], "en": [en[t]]} for t in tasks], "meta": meta}
+    poor = {"rows": [{"task_id": t, "ja": ["日本語"], "en": [" ".join(en[t].split()[:3])]} for t in tasks],
             "meta": {**meta, "n_passed_through": 2}}
+    poor["rows"][0] = {"task_id": tasks[0], "ja": [en[tasks[0]]], "en": [en[tasks[0]]]}  # left in English
     corpus, per_task = roundtrip_scores({"published": good, "MT": poor}, n_boot=200)
     r = corpus.set_index("build")
     assert r.loc["published", "n_tasks"] == 5  # HumanEval/13 is a shot task
@@ -54,4 +57,6 @@ def test_scores_rank_a_faithful_back_translation_above_a_poor_one():
     assert r.loc["MT", "ci_low"] <= r.loc["MT", "chrF"] <= r.loc["MT", "ci_high"]
     assert set(per_task.columns) >= {"task_id", "build", "chrf", "back-translation", "English"}
     text = ex.roundtrip_sentence(corpus)
-    assert "MT: interval below the published set's" in text and "2 of 6 paragraphs left in English" in text
+    assert r.loc["MT", "diff CI high"] < 0 and pd.isna(r.loc["published", "minus published"])
+    assert r.loc["MT", "chrF, passed-through as empty"] < r.loc["MT", "chrF"]  # its English-left-in paragraph
+    assert "worse than the published set" in text and "2 of 6 paragraphs left in English" in text

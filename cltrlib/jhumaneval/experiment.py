@@ -155,14 +155,17 @@ def roundtrip_sentence(roundtrip: pd.DataFrame, reference: str = "published") ->
          f"HumanEval's English prose, 95% bootstrap CI over {int(r['n_tasks'].iloc[0])} tasks): " + "; ".join(parts)
          + ".")
     if reference in r.index:
-        ref = r.loc[reference]
         verdicts = []
         for b, x in r.drop(index=reference).iterrows():
-            how = ("below" if x["ci_high"] < ref["ci_low"] else "above" if x["ci_low"] > ref["ci_high"]
-                   else "overlapping")
-            verdicts.append(f"{b}: interval {how} the published set's")
+            if pd.isna(x.get(f"minus {reference}", np.nan)):
+                continue
+            how = ("worse than" if x["diff CI high"] < 0 else "better than" if x["diff CI low"] > 0
+                   else "not distinguishable from")
+            verdicts.append(f"{b} minus published {x[f'minus {reference}']:+.1f} [{x['diff CI low']:+.1f}, "
+                            f"{x['diff CI high']:+.1f}] (paired over tasks: {how} the published set), "
+                            f"{x['chrF, passed-through as empty']:.1f} with its English-left-in paragraphs scored as "
+                            "empty")
         if verdicts:
-            s += (" " + "; ".join(verdicts) + ". Non-overlapping intervals are a conservative reading (the sets share "
-                  "their tasks); a round trip through the same small model also rewards a translation it can invert, "
-                  "so it ranks builds, it does not replace a reference.")
+            s += (" " + "; ".join(verdicts) + ". A round trip through the same small model also rewards a translation "
+                  "it can invert and any English left in, so it ranks builds; it does not replace a reference.")
     return s

@@ -26,14 +26,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cltrlib.data.problems import load_humaneval, normalise_task_id, read_jsonl
 from cltrlib.jhumaneval.backends import SHOT_TASKS, ServedModelTranslator, translate_texts
 from cltrlib.jhumaneval.cache import TranslationCache
 from cltrlib.jhumaneval.mt import BUILDS_DIR, matching_build, offline_translator
-from cltrlib.jhumaneval.quality import chrf_table, prose, prose_lines
+from cltrlib.jhumaneval.quality import _chrf_from_stats, chrf_table, prose, prose_lines
 from cltrlib.jhumaneval.validate import _JA_CHAR
+from cltrlib.metrics import bootstrap_statistic
 
 ROUNDTRIP_VERSION = "1"  # bump when the paragraphs, the pass-through rule or the stored rows change
 
@@ -127,19 +129,45 @@ def english_prose() -> dict[str, str]:
     return {p.task_id: prose(p.prompt, p) for p in load_humaneval()}
 
 
-def roundtrip_scores(roundtrips: Mapping[str, dict], exclude: Sequence[str] = SHOT_TASKS, n_boot: int = 1000,
-                     seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _task_stats(hyp: Mapping[str, str], ref: Mapping[str, str], tasks: Sequence[str]) -> np.ndarray:
+    from sacrebleu.metrics import CHRF
+
+    return np.array(CHRF()._extract_corpus_statistics([hyp[t] for t in tasks], [[ref[t] for t in tasks]]),
+                    dtype=float)
+
+
+def roundtrip_scores(roundtrips: Mapping[str, dict], exclude: Sequence[str] = SHOT_TASKS, reference: str = "published",
+                     n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(corpus table, per-task table): chrF of each back-translation against HumanEval's English prose, corpus-level
-    with a bootstrap CI over tasks (``quality.chrf_table``), over the tasks every source has, plus how many
-    paragraphs were passed through untranslated (no Japanese: they round-trip perfectly)."""
+    with a bootstrap CI over tasks (``quality.chrf_table``), over the tasks every source has; each build minus
+    ``reference`` (the published set) with a paired bootstrap CI (tasks resampled jointly); how many paragraphs were
+    passed through untranslated (no Japanese: they round-trip perfectly) and the chrF with those scored as empty
+    (what the build's Japanese alone earns)."""
     hyps = {label: {r["task_id"]: "\n".join(r["en"]) for r in v["rows"]} for label, v in roundtrips.items()}
     common = set.intersection(*(set(h) for h in hyps.values())) if hyps else set()
     ref = {t: s for t, s in english_prose().items() if t in common}
     corpus, per_task = chrf_table(hyps, ref, exclude, n_boot, seed)
     if not corpus.empty:
         meta = {label: v["meta"] for label, v in roundtrips.items()}
+        tasks = [t for t in ref if t not in {normalise_task_id(x) for x in exclude}]
+        base = _task_stats(hyps[reference], ref, tasks) if reference in hyps else None
+        diffs, empty = [], []
+        for b in corpus["build"]:
+            if base is None or b == reference:
+                diffs.append((np.nan, np.nan, np.nan))
+            else:
+                diffs.append(bootstrap_statistic(lambda x, y: _chrf_from_stats(x) - _chrf_from_stats(y),
+                                                 _task_stats(hyps[b], ref, tasks), base, n_boot=n_boot, seed=seed))
+            own = {r["task_id"]: "\n".join(e if _JA_CHAR.search(j) else "" for j, e in zip(r["ja"], r["en"],
+                                                                                          strict=True))
+                   for r in roundtrips[b]["rows"]}
+            empty.append(_chrf_from_stats(_task_stats(own, ref, tasks)))
+        corpus[f"minus {reference}"] = [d[0] for d in diffs]
+        corpus["diff CI low"] = [d[1] for d in diffs]
+        corpus["diff CI high"] = [d[2] for d in diffs]
         corpus["paragraphs"] = [meta[b]["n_paragraphs"] for b in corpus["build"]]
         corpus["passed through (no Japanese)"] = [meta[b]["n_passed_through"] for b in corpus["build"]]
+        corpus["chrF, passed-through as empty"] = empty
         corpus["back-translator"] = [f"{meta[b]['config']['model']} ({meta[b]['config']['mode']}, ja->en)"
                                      for b in corpus["build"]]
     return corpus, per_task.rename(columns={"prose": "back-translation", "published": "English"})
