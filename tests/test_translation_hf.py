@@ -2,7 +2,7 @@
 from its GGUF) translates three HumanEval prose segments through ``HFTranslator`` with the same few-shot completion
 prompt the llama.cpp-served translator sends (one prompt builder, ``few_shot_prompt``). Checks: Japanese out, cached
 (a fresh translator on the same cache never loads the model), deterministic (greedy: the batch again gives the same
-text). A few seconds on one thread.
+text). About 30 s on one contended thread (three ~200-token prompts, 40 new tokens each).
 """
 
 from __future__ import annotations
