@@ -156,3 +156,25 @@ def test_committed_build_is_read_only_when_its_configuration_matches(tmp_path):
     assert matching_build(path, {**cfg, "prompt_id": "other"}) is None  # another prompt
     path.write_text('{"task_id": "JHumanEval/1"}\n')
     assert matching_build(path, cfg) is None  # the file changed since
+
+
+def test_round_trip_back_translates_published_prose_to_english(server, tmp_path):
+    from cltrlib.data.problems import JHUMANEVAL_RELPATH, resolve_data_file
+    from cltrlib.jhumaneval.roundtrip import back_translate
+
+    cache = TranslationCache(tmp_path / "c.sqlite")
+    tr = ServedModelTranslator.for_server(server, policy=FAST)
+    rows = [r for r in read_jsonl(resolve_data_file(JHUMANEVAL_RELPATH))
+            if r["task_id"].split("/")[1] in ("2", "13", "23")]  # 13 is a shot task: skipped
+    ja = rows[-1]["prompt"].split('"""')[1].strip().split("\n")[0]
+    prompt = tr.request(ja, "ja", "en").prompt
+    assert prompt.endswith(f"Japanese: {ja}\nEnglish:") and f"Japanese: {tr.shots[0][2]}\nEnglish: {tr.shots[0][1]}" \
+        in prompt
+    out = back_translate(rows, tr, cache=cache, progress=False)
+    assert [r["task_id"] for r in out] == ["HumanEval/2", "HumanEval/23"]
+    assert tr.n_requests == len({p for r in out for p in r["ja"]})
+    for r in out:
+        assert all(japanese_share([p]) > 0.3 for p in r["ja"]) and len(r["en"]) == len(r["ja"])
+        assert all(e.strip() and japanese_share([e]) < 0.1 for e in r["en"]), r  # English came back
+    again = ServedModelTranslator.for_server(server, policy=FAST)
+    assert back_translate(rows, again, cache=cache, progress=False) == out and again.n_requests == 0

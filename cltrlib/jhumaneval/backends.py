@@ -25,10 +25,6 @@ LANG_NAMES = {"en": "English", "ja": "Japanese", "fr": "French", "de": "German",
               "ko": "Korean"}
 
 
-# One demonstration for base (non-chat) causal models, so they continue in the target language.
-ONE_SHOT = {"ja": ("Return the sum of the list.", "リストの合計を返す。")}
-
-
 class Translator:
     """Base class: ``name`` identifies the backend and its settings in the cache."""
 
@@ -221,6 +217,24 @@ SEGMENT_INSTRUCTION = ("Translate the {src} text of Python docstrings into {tgt}
 REPAIR_NOTE = "A previous translation of the next text was rejected: {note}. Translate it again, correctly."
 
 
+def select_shots(shots: Sequence[tuple[str, str, str, frozenset[str]]], text: str, src: str = "en",
+                 tgt: str = "ja", n: int = N_SHOTS) -> list[tuple[str, str]]:
+    """``n`` (source, target) demonstrations for ``text`` oriented ``src`` -> ``tgt`` (English -> Japanese, or back):
+    never one from the task ``text`` belongs to (its English segments or its shot's Japanese)."""
+    out = [(en, ja) if src != "ja" else (ja, en) for _, en, ja, segs in shots if text not in segs and text != ja]
+    return out[:n]
+
+
+def few_shot_prompt(text: str, src: str, tgt: str, demos: Sequence[tuple[str, str]], note: str | None = None) -> str:
+    """The completion prompt for a base model (one place, whichever backend serves it: llama.cpp's server or HF):
+    an instruction line, "<Source>: ... / <Target>: ..." demonstrations, then the segment (whitespace collapsed to
+    one line) and the open target label; ``note`` is a validator finding for a repair round."""
+    s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
+    hint = REPAIR_NOTE.format(note=note) + "\n" if note else ""
+    body = "".join(f"{s}: {a}\n{t}: {b}\n\n" for a, b in demos)
+    return f"{SEGMENT_INSTRUCTION.format(src=s, tgt=t)}\n\n{body}{hint}{s}: {' '.join(text.split())}\n{t}:"
+
+
 def published_shots(tasks: Sequence[str] = SHOT_TASKS) -> list[tuple[str, str, str, frozenset[str]]]:
     """(task id, English, Japanese, every text segment of that task) for ``tasks``, from the published JHumanEval
     realigned onto HumanEval's segments (``TranslationMemory``); the Japanese is joined into one line."""
@@ -277,25 +291,24 @@ class ServedModelTranslator(Translator):
                              dict(opts["extra_body"]))
         return cls(provider, mode or ("chat" if server.model == SMOLLM2 else "completion"), **kw)
 
-    def shots_for(self, text: str) -> list[tuple[str, str]]:
+    def shots_for(self, text: str, src: str = "en", tgt: str = "ja") -> list[tuple[str, str]]:
         """The demonstrations for ``text``: never one from the task ``text`` belongs to."""
-        return [(en, ja) for _, en, ja, segs in self.shots if text not in segs][:N_SHOTS]
+        return select_shots(self.shots, text, src, tgt)
 
     def request(self, text: str, src: str, tgt: str, note: str | None = None):
         from cltrlib.providers import Request
 
-        s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
-        text = " ".join(text.split())
-        instruction = SEGMENT_INSTRUCTION.format(src=s, tgt=t)
-        hint = REPAIR_NOTE.format(note=note) + "\n" if note else ""
         if self.mode == "chat":
+            s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
+            hint = REPAIR_NOTE.format(note=note) + "\n" if note else ""
+            instruction = SEGMENT_INSTRUCTION.format(src=s, tgt=t)
             return Request(messages=({"role": "system", "content": instruction + " Answer with the translation only."},
-                                     {"role": "user", "content": hint + text}))
-        demos = "".join(f"{s}: {en}\n{t}: {ja}\n\n" for en, ja in self.shots_for(text))
-        return Request(prompt=f"{instruction}\n\n{demos}{hint}{s}: {text}\n{t}:")
+                                     {"role": "user", "content": hint + " ".join(text.split())}))
+        return Request(prompt=few_shot_prompt(text, src, tgt, self.shots_for(text, src, tgt), note))
 
     def translate_one(self, text: str, src: str = "en", tgt: str = "ja", note: str | None = None) -> str:
-        cap = min(self.max_tokens, 32 + 2 * len(text) // 3)  # ~tokens of the English x2: room, but a loop ends
+        # ~twice the target's tokens: room, but a loop ends (a Japanese character is about one English token)
+        cap = min(self.max_tokens, 32 + (2 * len(text) if src in ("ja", "zh", "ko") else 2 * len(text) // 3))
         self.n_requests += 1
         # A draft ends at the first newline; a repair (``note``) at the end of the answer line, so an answer that
         # opens with a newline (an empty draft) gets a line too.
@@ -314,15 +327,16 @@ class ServedModelTranslator(Translator):
 class HFTranslator(Translator):
     """A local Hugging Face model: seq2seq (Marian, NLLB, T5, ...) or causal (instruct or base).
 
-    Causal models get the chat template when the tokenizer has one, else a one-shot
-    "English: ... / Japanese:" completion cut at the first newline. Greedy decoding, so a
+    Causal models get the chat template when the tokenizer has one, else the few-shot completion prompt the
+    served base model gets (``few_shot_prompt`` with the published ``SHOT_TASKS`` demonstrations, so the HF and the
+    llama.cpp backends of one model are asked the same thing), cut at the first newline. Greedy decoding, so a
     rebuild is deterministic and the cache is valid.
     """
 
     batch_size = 8
 
     def __init__(self, model: str, max_new_tokens: int = 256, device: str = "cpu", prefix: str = "",
-                 batch_size: int = 8):
+                 batch_size: int = 8, shots: Sequence[tuple[str, str, str, frozenset[str]]] | None = None):
         from transformers import AutoConfig
 
         from cltrlib.models import model_revision, resolve_model_path
@@ -334,7 +348,13 @@ class HFTranslator(Translator):
         self.max_new_tokens = max_new_tokens
         self.prefix = prefix
         self.batch_size = batch_size
-        self.name = f"hf:{model}:{model_revision(model)}:{'s2s' if self.seq2seq else 'causal'}:{max_new_tokens}:{prefix}"
+        self._shots = list(shots) if shots is not None else None
+        # the prompt's identity without loading anything: its templates and which demonstrations it shows
+        ident = json.dumps([SEGMENT_INSTRUCTION, REPAIR_NOTE, N_SHOTS, list(SHOT_TASKS) if shots is None else
+                            [x[:3] for x in self._shots]], ensure_ascii=False)
+        self.prompt_id = hashlib.sha256(ident.encode()).hexdigest()[:12]
+        self.name = (f"hf:{model}:{model_revision(model)}:{'s2s' if self.seq2seq else 'causal'}:{max_new_tokens}:"
+                     f"{prefix}:{self.prompt_id}")
         self._tokenizer = None
         self._model = None
 
@@ -349,6 +369,13 @@ class HFTranslator(Translator):
                 tok.pad_token = tok.eos_token
             self._tokenizer = tok
         return self._tokenizer
+
+    @property
+    def shots(self) -> list[tuple[str, str, str, frozenset[str]]]:
+        """The base-model demonstrations (published prose of ``SHOT_TASKS``), read on first use."""
+        if self._shots is None:
+            self._shots = published_shots()
+        return self._shots
 
     @property
     def model(self):
@@ -368,9 +395,7 @@ class HFTranslator(Translator):
             msgs = [{"role": "user", "content": f"Translate this {s} text to {t}. Answer with the translation only.\n\n"
                                                  f"{text}"}]
             return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        shot = ONE_SHOT.get(tgt)
-        demo = f"{s}: {shot[0]}\n{t}: {shot[1]}\n" if shot and src == "en" else ""
-        return f"{demo}{s}: {text}\n{t}:"
+        return few_shot_prompt(text, src, tgt, select_shots(self.shots, text, src, tgt))
 
     def translate_batch(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
         import torch

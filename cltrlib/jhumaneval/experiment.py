@@ -94,7 +94,8 @@ def pass1_table(model: str, prompt_mode: str, per_problem: Mapping[str, pd.Serie
     return pd.DataFrame(rows)
 
 
-def findings(chrf: pd.DataFrame, soft: pd.DataFrame, pass1: pd.DataFrame, rounds: pd.DataFrame | None) -> str:
+def findings(chrf: pd.DataFrame, soft: pd.DataFrame, pass1: pd.DataFrame, rounds: pd.DataFrame | None,
+             roundtrip: pd.DataFrame | None = None) -> str:
     """The notebook's closing paragraph, written from the tables themselves (so it never goes stale)."""
     if chrf is None or len(chrf) <= 1:
         return ("No machine-translated build in this profile: only the published set is measured. The `local` "
@@ -103,6 +104,8 @@ def findings(chrf: pd.DataFrame, soft: pd.DataFrame, pass1: pd.DataFrame, rounds
     c = ", ".join(f"{r['build']} {r['chrF']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]" for _, r in chrf.iterrows())
     out.append(f"**chrF against the published JHumanEval** (corpus, 95% bootstrap CI over {int(chrf['n_tasks'].iloc[0])} "
                f"tasks): {c}.")
+    if roundtrip is not None and not roundtrip.empty:
+        out.append(roundtrip_sentence(roundtrip))
     if rounds is not None and not rounds.empty:
         first, last = rounds.iloc[0], rounds.iloc[-1]
         out.append(f"**Repair**: flagged segments {int(first['segments'])} (in {int(first['tasks'])} tasks) after "
@@ -138,3 +141,31 @@ def findings(chrf: pd.DataFrame, soft: pd.DataFrame, pass1: pd.DataFrame, rounds
                 parts.append(s)
             out.append(f"**pass@1, {model} ({mode})**: " + "; ".join(parts) + ".")
     return "\n\n".join(out)
+
+
+def roundtrip_sentence(roundtrip: pd.DataFrame, reference: str = "published") -> str:
+    """The round-trip check in words: each set's back-translation chrF against HumanEval's English, and whether an
+    MT build's interval lies below, above or across the published set's (the reference point)."""
+    r = roundtrip.set_index("build")
+    parts = [f"{b} {x['chrF']:.1f} [{x['ci_low']:.1f}, {x['ci_high']:.1f}]"
+             + (f" ({int(x['passed through (no Japanese)'])} of {int(x['paragraphs'])} paragraphs left in English, "
+                "passed through)" if x.get("passed through (no Japanese)", 0) else "")
+             for b, x in r.iterrows()]
+    s = (f"**Round trip** (reference-free: back-translated to English by {r['back-translator'].iloc[0]}, chrF against "
+         f"HumanEval's English prose, 95% bootstrap CI over {int(r['n_tasks'].iloc[0])} tasks): " + "; ".join(parts)
+         + ".")
+    if reference in r.index:
+        verdicts = []
+        for b, x in r.drop(index=reference).iterrows():
+            if pd.isna(x.get(f"minus {reference}", np.nan)):
+                continue
+            how = ("worse than" if x["diff CI high"] < 0 else "better than" if x["diff CI low"] > 0
+                   else "not distinguishable from")
+            verdicts.append(f"{b} minus published {x[f'minus {reference}']:+.1f} [{x['diff CI low']:+.1f}, "
+                            f"{x['diff CI high']:+.1f}] (paired over tasks: {how} the published set), "
+                            f"{x['chrF, passed-through as empty']:.1f} with its English-left-in paragraphs scored as "
+                            "empty")
+        if verdicts:
+            s += (" " + "; ".join(verdicts) + ". A round trip through the same small model also rewards a translation "
+                  "it can invert and any English left in, so it ranks builds; it does not replace a reference.")
+    return s

@@ -22,14 +22,20 @@ from cltrlib.jhumaneval.segment import defined_functions, segment_prompt
 from cltrlib.metrics import bootstrap_statistic
 
 
-def prose(prompt: str, reference: Problem) -> str:
-    """The docstring prose of ``prompt`` (a translation of ``reference``): docstring lines minus examples."""
+def prose_lines(prompt: str, reference: Problem) -> list[str]:
+    """The docstring lines of ``prompt`` (a translation of ``reference``) minus its examples, blank lines kept (they
+    separate paragraphs)."""
     from cltrlib.jhumaneval.validate import _docstring_lines
 
     functions = defined_functions(reference.prompt)
     lines = [ln for doc in _docstring_lines(prompt) for ln in doc]
     used = {m.ja_index for m in match_examples(segment_prompt(reference.prompt).example_lines(), lines, functions)}
-    return "\n".join(ln for j, ln in enumerate(lines) if ln and j not in used)
+    return [ln for j, ln in enumerate(lines) if j not in used]
+
+
+def prose(prompt: str, reference: Problem) -> str:
+    """The docstring prose of ``prompt`` (a translation of ``reference``): docstring lines minus examples."""
+    return "\n".join(ln for ln in prose_lines(prompt, reference) if ln)
 
 
 def prose_by_task(rows: Sequence[dict], reference: Sequence[Problem] | None = None) -> dict[str, str]:
@@ -56,25 +62,31 @@ def chrf_scores(builds: Mapping[str, Sequence[dict]], published: Sequence[dict],
     The corpus table has one row per build: corpus chrF with a percentile bootstrap CI over tasks
     (``metrics.bootstrap_statistic``, tasks resampled), the mean of per-task chrF, n tasks. The per-task table has
     task_id, build, chrf, and each build's prose beside the published one."""
+    return chrf_table({name: prose_by_task(build) for name, build in builds.items()}, prose_by_task(published),
+                      exclude, n_boot, seed)
+
+
+def chrf_table(hypotheses: Mapping[str, Mapping[str, str]], reference: Mapping[str, str], exclude: Sequence[str] = (),
+               n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``chrf_scores`` on texts already extracted: {build: {task_id: text}} against {task_id: text} (the round-trip
+    check scores back-translations against HumanEval's English prose with it)."""
     import sacrebleu
+    from sacrebleu.metrics import CHRF
 
-    ref = prose_by_task(published)
     excluded = {normalise_task_id(t) for t in exclude}
-    tasks = [t for t in ref if t not in excluded]
+    tasks = [t for t in reference if t not in excluded]
     rows, per = [], []
-    for name, build in builds.items():
-        hyp = prose_by_task(build)
+    for name, hyp in hypotheses.items():
         common = [t for t in tasks if t in hyp]
-        h, r = np.array([hyp[t] for t in common], dtype=object), np.array([ref[t] for t in common], dtype=object)
-        from sacrebleu.metrics import CHRF
-
+        h = np.array([hyp[t] for t in common], dtype=object)
+        r = np.array([reference[t] for t in common], dtype=object)
         stats = np.array(CHRF()._extract_corpus_statistics(list(h), [list(r)]), dtype=float)
         assert abs(_chrf_from_stats(stats) - sacrebleu.corpus_chrf(list(h), [list(r)]).score) < 1e-9
         point, low, high = bootstrap_statistic(_chrf_from_stats, stats, n_boot=n_boot, seed=seed)
         sent = [sacrebleu.sentence_chrf(a, [b]).score for a, b in zip(h, r, strict=True)]
         rows.append({"build": name, "n_tasks": len(common), "chrF": point, "ci_low": low, "ci_high": high,
                      "mean_task_chrF": float(np.mean(sent))})
-        per += [{"task_id": t, "build": name, "chrf": s, "prose": hyp[t], "published": ref[t]}
+        per += [{"task_id": t, "build": name, "chrf": s, "prose": hyp[t], "published": reference[t]}
                 for t, s in zip(common, sent, strict=True)]
     return pd.DataFrame(rows), pd.DataFrame(per)
 
