@@ -8,6 +8,7 @@ import hashlib
 import json
 
 import pandas as pd
+import pytest
 
 from cltrlib.data import load_humaneval
 from cltrlib.jhumaneval import experiment as ex
@@ -60,3 +61,23 @@ def test_scores_rank_a_faithful_back_translation_above_a_poor_one():
     assert r.loc["MT", "diff CI high"] < 0 and pd.isna(r.loc["published", "minus published"])
     assert r.loc["MT", "chrF, passed-through as empty"] < r.loc["MT", "chrF"]  # its English-left-in paragraph
     assert "worse than the published set" in text and "2 of 6 paragraphs left in English" in text
+
+
+def test_stored_round_trips_hold_no_japanese_and_realign_with_their_source():
+    """The committed files carry only the English side (the published set's text is the data mirror's); reading
+    re-derives the paragraphs from the source, and a source whose paragraphs no longer align is refused."""
+    from cltrlib.jhumaneval.mt import BUILDS_DIR
+    from cltrlib.jhumaneval.roundtrip import with_paragraphs
+
+    stored = sorted(BUILDS_DIR.glob("*.roundtrip-*.jsonl"))
+    assert stored, "no committed round trip"
+    for path in stored:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert all(set(r) == {"task_id", "en"} for r in rows), path
+    build = BUILDS_DIR / "jhumaneval-gemma3-270m-mt.jsonl"
+    rows = [json.loads(line) for line in (BUILDS_DIR / f"jhumaneval-gemma3-270m-mt.roundtrip-{GEMMA3}.jsonl")
+            .read_text(encoding="utf-8").splitlines()]
+    full = with_paragraphs(rows, build)
+    assert [len(r["ja"]) for r in full] == [len(r["en"]) for r in rows]
+    with pytest.raises(ValueError, match="delete the .roundtrip file"):
+        with_paragraphs([{"task_id": rows[0]["task_id"], "en": rows[0]["en"] + ["extra"]}], build)

@@ -15,7 +15,9 @@ counts those, and the round-trip score must be read with the validator's ``no_ja
 
 The back-translations are committed beside the builds (``data/builds/<source>.roundtrip-<model>.jsonl`` + a sidecar
 with the configuration and the source file's sha256) and read back when both match, so ``make reproduce`` needs no
-server.
+server. The file holds only the English side; the Japanese paragraphs are re-derived from the source on reading (the
+sha256 guarantees they are the ones that were back-translated), so no text of the published set (a data-mirror file)
+is copied into the repository.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from cltrlib.jhumaneval.quality import _chrf_from_stats, chrf_table, prose, pros
 from cltrlib.jhumaneval.validate import _JA_CHAR
 from cltrlib.metrics import bootstrap_statistic
 
-ROUNDTRIP_VERSION = "1"  # bump when the paragraphs, the pass-through rule or the stored rows change
+ROUNDTRIP_VERSION = "2"  # bump when the paragraphs, the pass-through rule or the stored rows change
+# 2: the stored rows hold only the English back-translations; the Japanese paragraphs are re-derived from the source
+# (the published set's text is the data mirror's, which the repository must not copy)
 
 
 def paragraphs(prompt: str, reference) -> list[str]:
@@ -83,6 +87,20 @@ def back_translate(rows: Sequence[dict], translator, cache: TranslationCache | N
     return [{"task_id": tid, "ja": paras, "en": [done.get(p, p) for p in paras]} for tid, paras in tasks]
 
 
+def with_paragraphs(rows: Sequence[dict], source: Path) -> list[dict]:
+    """Stored rows ({"task_id", "en"}) with the Japanese paragraphs they translate, re-derived from ``source``."""
+    refs = {p.task_id: p for p in load_humaneval()}
+    prompts = {normalise_task_id(str(r["task_id"])): r["prompt"] for r in read_jsonl(source)}
+    out = []
+    for r in rows:
+        paras = paragraphs(prompts[r["task_id"]], refs[r["task_id"]])
+        if len(paras) != len(r["en"]):
+            raise ValueError(f"{source}: {r['task_id']} has {len(paras)} prose paragraphs but its stored round trip "
+                             f"{len(r['en'])}; delete the .roundtrip file to back-translate again")
+        out.append({"task_id": r["task_id"], "ja": paras, "en": r["en"]})
+    return out
+
+
 def ensure_roundtrips(model: str, sources: Mapping[str, Path], builds_dir: Path | None = None, threads: int = 1,
                       cache: TranslationCache | None = None, force: bool = False,
                       progress: bool = True) -> dict[str, dict]:
@@ -94,7 +112,7 @@ def ensure_roundtrips(model: str, sources: Mapping[str, Path], builds_dir: Path 
         path, cfg = roundtrip_path(src, model, builds_dir), roundtrip_config(model, src)
         meta = None if force else matching_build(path, cfg)
         if meta is not None:
-            out[label] = {"path": path, "meta": meta, "rows": read_jsonl(path), "built": False}
+            out[label] = {"path": path, "meta": meta, "rows": with_paragraphs(read_jsonl(path), src), "built": False}
         else:
             todo[label] = (src, path, cfg)
     if not todo:
@@ -110,7 +128,8 @@ def ensure_roundtrips(model: str, sources: Mapping[str, Path], builds_dir: Path 
             if progress:
                 print(f"[roundtrip] {label}: back-translating with {model}", flush=True)
             rows = back_translate(read_jsonl(src), tr, cache=cache, progress=progress)
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            path.write_text("".join(json.dumps({"task_id": r["task_id"], "en": r["en"]}, ensure_ascii=False) + "\n"
+                                    for r in rows), encoding="utf-8")
             paras = [p for r in rows for p in r["ja"]]
             meta = {"config": cfg, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "n_tasks": len(rows),
                     "n_paragraphs": len(paras), "n_unique_paragraphs": len(set(paras)),
