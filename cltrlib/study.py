@@ -338,8 +338,9 @@ PROFILES: dict[str, Study] = {
         explorer=ExplorerSettings(max_new_tokens=320, n_baseline=48, lime_samples=64, prefer_model=GEMMA3),
         # SmolLM2 only (the English-centric model the question is about; Gemma-3's 262k-word head trains ~3x
         # slower). LoRA with bf16 autocast where the CPU has bf16 units (1.8-2.2x the plain fp32 loop's tokens/s at
-        # an equal held-out loss; the 2.9-3.4x variants lose 0.06 nats: benchmarks/RESULTS.md), 6 steps of 4 x 512
-        # tokens per condition. Evaluation costs more than training here (one 135M forward of a ~500-token chat
+        # an equal held-out loss; the 2.9-3.4x variants lose 0.06 nats; base_dtype="bfloat16" + chunked_loss reach
+        # 2.5x at equal loss but change the store key, so 07's runs stay as they are: benchmarks/RESULTS.md),
+        # 6 steps of 4 x 512 tokens per condition. Evaluation costs more than training here (one 135M forward of a ~500-token chat
         # prompt is 1-2 s on one core), so: perplexity on 4
         # held-out blocks per language at every checkpoint, the soft measure on 24 problems for the base and the
         # final models, pass@1 on the first 8 problems for the base and the ja / en final models (the replay
