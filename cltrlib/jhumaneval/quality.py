@@ -47,7 +47,15 @@ def prose_by_task(rows: Sequence[dict], reference: Sequence[Problem] | None = No
     return out
 
 
-def _chrf_from_stats(stats: np.ndarray) -> float:
+def chrf_stats(hypotheses: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """Per-task chrF n-gram match statistics (one row per hypothesis/reference pair): what ``chrf_from_stats``
+    sums, so a bootstrap over tasks resamples rows."""
+    from sacrebleu.metrics import CHRF
+
+    return np.array(CHRF()._extract_corpus_statistics(list(hypotheses), [list(references)]), dtype=float)
+
+
+def chrf_from_stats(stats: np.ndarray) -> float:
     """Corpus chrF from per-task n-gram match statistics (rows summed), as ``sacrebleu.corpus_chrf`` computes it:
     the bootstrap resamples rows instead of re-extracting n-grams 1000 times."""
     from sacrebleu.metrics import CHRF
@@ -71,7 +79,6 @@ def chrf_table(hypotheses: Mapping[str, Mapping[str, str]], reference: Mapping[s
     """``chrf_scores`` on texts already extracted: {build: {task_id: text}} against {task_id: text} (the round-trip
     check scores back-translations against HumanEval's English prose with it)."""
     import sacrebleu
-    from sacrebleu.metrics import CHRF
 
     excluded = {normalise_task_id(t) for t in exclude}
     tasks = [t for t in reference if t not in excluded]
@@ -80,9 +87,9 @@ def chrf_table(hypotheses: Mapping[str, Mapping[str, str]], reference: Mapping[s
         common = [t for t in tasks if t in hyp]
         h = np.array([hyp[t] for t in common], dtype=object)
         r = np.array([reference[t] for t in common], dtype=object)
-        stats = np.array(CHRF()._extract_corpus_statistics(list(h), [list(r)]), dtype=float)
-        assert abs(_chrf_from_stats(stats) - sacrebleu.corpus_chrf(list(h), [list(r)]).score) < 1e-9
-        point, low, high = bootstrap_statistic(_chrf_from_stats, stats, n_boot=n_boot, seed=seed)
+        stats = chrf_stats(h, r)
+        assert abs(chrf_from_stats(stats) - sacrebleu.corpus_chrf(list(h), [list(r)]).score) < 1e-9
+        point, low, high = bootstrap_statistic(chrf_from_stats, stats, n_boot=n_boot, seed=seed)
         sent = [sacrebleu.sentence_chrf(a, [b]).score for a, b in zip(h, r, strict=True)]
         rows.append({"build": name, "n_tasks": len(common), "chrF": point, "ci_low": low, "ci_high": high,
                      "mean_task_chrF": float(np.mean(sent))})

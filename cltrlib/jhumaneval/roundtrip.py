@@ -35,7 +35,7 @@ from cltrlib.data.problems import load_humaneval, normalise_task_id, read_jsonl
 from cltrlib.jhumaneval.backends import SHOT_TASKS, ServedModelTranslator, translate_texts
 from cltrlib.jhumaneval.cache import TranslationCache
 from cltrlib.jhumaneval.mt import BUILDS_DIR, matching_build, offline_translator
-from cltrlib.jhumaneval.quality import _chrf_from_stats, chrf_table, prose, prose_lines
+from cltrlib.jhumaneval.quality import chrf_from_stats, chrf_stats, chrf_table, prose, prose_lines
 from cltrlib.jhumaneval.validate import _JA_CHAR
 from cltrlib.metrics import bootstrap_statistic
 
@@ -149,10 +149,7 @@ def english_prose() -> dict[str, str]:
 
 
 def _task_stats(hyp: Mapping[str, str], ref: Mapping[str, str], tasks: Sequence[str]) -> np.ndarray:
-    from sacrebleu.metrics import CHRF
-
-    return np.array(CHRF()._extract_corpus_statistics([hyp[t] for t in tasks], [[ref[t] for t in tasks]]),
-                    dtype=float)
+    return chrf_stats([hyp[t] for t in tasks], [ref[t] for t in tasks])
 
 
 def roundtrip_scores(roundtrips: Mapping[str, dict], exclude: Sequence[str] = SHOT_TASKS, reference: str = "published",
@@ -175,12 +172,12 @@ def roundtrip_scores(roundtrips: Mapping[str, dict], exclude: Sequence[str] = SH
             if base is None or b == reference:
                 diffs.append((np.nan, np.nan, np.nan))
             else:
-                diffs.append(bootstrap_statistic(lambda x, y: _chrf_from_stats(x) - _chrf_from_stats(y),
+                diffs.append(bootstrap_statistic(lambda x, y: chrf_from_stats(x) - chrf_from_stats(y),
                                                  _task_stats(hyps[b], ref, tasks), base, n_boot=n_boot, seed=seed))
             own = {r["task_id"]: "\n".join(e if _JA_CHAR.search(j) else "" for j, e in zip(r["ja"], r["en"],
                                                                                           strict=True))
                    for r in roundtrips[b]["rows"]}
-            empty.append(_chrf_from_stats(_task_stats(own, ref, tasks)))
+            empty.append(chrf_from_stats(_task_stats(own, ref, tasks)))
         corpus[f"minus {reference}"] = [d[0] for d in diffs]
         corpus["diff CI low"] = [d[1] for d in diffs]
         corpus["diff CI high"] = [d[2] for d in diffs]
