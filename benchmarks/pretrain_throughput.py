@@ -54,7 +54,8 @@ VARIANTS: dict[str, dict | None] = {
     "ours-lora-fp32": dict(method="lora", bf16=False),
     "ours-lora-bf16": dict(method="lora", bf16=True),
     "ours-lora-bf16-chunked": dict(method="lora", bf16=True, chunked=True),
-    # LoRA on the top half of the decoder layers only: the backward pass stops there (about 40% fewer FLOPs per step)
+    # LoRA on the top half of the decoder layers only (``top_share``): the backward pass stops there (about 40% fewer
+    # FLOPs per step)
     "ours-lora-top-bf16": dict(method="lora-top", bf16=True),
     "ours-lora-top-bf16-chunked": dict(method="lora-top", bf16=True, chunked=True),
     # the same with rank 16 instead of 64: on a 576-wide model rank-64 adapters add ~35% to each adapted matmul
@@ -78,6 +79,17 @@ VARIANTS: dict[str, dict | None] = {
                                              optim="adamw_torch_fused", compile=True),
     "ours-lora-top-bf16base-lr2x-fused": dict(method="lora-top", bf16=True, base_dtype="bfloat16", lr_factor=2.0,
                                               optim="adamw_torch_fused"),
+    # Between the two: LoRA on the top two thirds of the layers (20 of SmolLM2's 30; the backward pass skips the lowest
+    # third), bf16 base + chunked loss, at the default and a 1.5x learning rate: does it keep the all-layer loss?
+    "ours-lora-top23-bf16base-chunked": dict(method="lora-top", top_share=2 / 3, bf16=True, base_dtype="bfloat16",
+                                             chunked=True),
+    "ours-lora-top23-bf16base-chunked-lr1.5x": dict(method="lora-top", top_share=2 / 3, bf16=True,
+                                                    base_dtype="bfloat16", chunked=True, lr_factor=1.5),
+    # Rank 16 instead of 64 (alpha = 2 x rank keeps the update's scale): rank-64 adapters on SmolLM2's 192-wide k/v
+    # projections add ~44% to those matmuls
+    "ours-lora-bf16base-chunked-r16": dict(method="lora", bf16=True, base_dtype="bfloat16", chunked=True, rank=16),
+    "ours-lora-top23-bf16base-chunked-r16": dict(method="lora-top", top_share=2 / 3, bf16=True, base_dtype="bfloat16",
+                                                 chunked=True, rank=16),
 }
 DEFAULT_VARIANTS = ("plain", "ours-lora-bf16", "ours-lora-top-bf16", "ours-lora-top-bf16-lr2x",
                     "ours-lora-top-bf16-lr2x-fused", "ours-lora-top-bf16-lr2x-fused-r16",
@@ -135,7 +147,7 @@ def run_plain(model_name: str, blocks, batch: int, lr: float, held) -> dict:
 
 def run_ours(model_name: str, blocks, batch: int, lr: float, held, method: str, bf16: bool, chunked: bool = False,
              rank: int = 64, lr_factor: float = 1.0, optim: str = "adamw_torch", compile: bool = False,
-             base_dtype: str = "float32") -> dict:
+             base_dtype: str = "float32", top_share: float = 0.5) -> dict:
     """``run_pretraining`` itself (Trainer, packed blocks), one evaluation checkpoint, in a scratch store."""
     from cltrlib.pretrain.train import PretrainConfig, run_pretraining
 
@@ -146,7 +158,8 @@ def run_ours(model_name: str, blocks, batch: int, lr: float, held, method: str, 
 
         from cltrlib.models import resolve_model_path
 
-        method, top = "lora", AutoConfig.from_pretrained(resolve_model_path(model_name)).num_hidden_layers // 2
+        n_layers = AutoConfig.from_pretrained(resolve_model_path(model_name)).num_hidden_layers
+        method, top = "lora", round(n_layers * top_share)
     cfg = PretrainConfig(model=model_name, condition="bench", tokens=len(blocks) * seq_len, seq_len=seq_len,
                          batch_size=batch, lr=lr * lr_factor, warmup=0.0, scheduler="constant", method=method,
                          lora_layers=top,
