@@ -337,14 +337,14 @@ PROFILES: dict[str, Study] = {
                                      embed_batch_size=16),
         explorer=ExplorerSettings(max_new_tokens=320, n_baseline=48, lime_samples=64, prefer_model=GEMMA3),
         # SmolLM2 only (the English-centric model the question is about; Gemma-3's 262k-word head trains ~3x
-        # slower). LoRA with bf16 autocast where the CPU has bf16 units (1.8-2.2x the plain fp32 loop's tokens/s at
-        # an equal held-out loss; the 2.9-3.4x variants lose 0.06 nats; base_dtype="bfloat16" + chunked_loss reach
-        # 2.5x at equal loss but change the store key, so 07's runs stay as they are: benchmarks/RESULTS.md),
+        # slower). LoRA with bf16 autocast where the CPU has bf16 units (1.9x the plain fp32 loop's tokens/s at an
+        # equal held-out loss, 2 quiet threads; base_dtype="bfloat16" + chunked_loss reach 2.15x at equal loss but
+        # change the store key for ~16 s saved; the faster variants lose 0.03-0.06 nats: benchmarks/RESULTS.md),
         # 6 steps of 4 x 512 tokens per condition. Evaluation costs more than training here (one 135M forward of a
         # ~500-token chat prompt is 1-2 s on one core), so: perplexity on 4 held-out blocks per language at every
         # checkpoint, the soft measure on 24 problems for the base and the
         # final models, pass@1 on the first 8 problems for the base and the ja / en final models (the replay
-        # condition gets the soft measure and perplexity only). Notebook 07: 876 s on 1 busy core (2026-12-03).
+        # condition gets the soft measure and perplexity only). Notebook 07: 666 s in a quiet make reproduce (2026-12-03).
         pretrain=PretrainSettings(models=(SMOLLM2,), conditions=("ja", "en", "ja+en"), tokens=12_288, seq_len=512,
                                   batch_size=4, lr=1e-3, method="lora", checkpoints=2, ppl_blocks=4, soft_limit=24,
                                   soft_every_checkpoint=False, pass1_conditions=("ja", "en"), pass1_limit=8,
