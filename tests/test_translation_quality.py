@@ -64,3 +64,11 @@ def test_pass1_table_is_paired_and_exact():
                                   {"build": "b", "chrF": 9.0, "ci_low": 8.0, "ci_high": 10.0, "n_tasks": 160}]),
                     None, t.reset_index(), None)
     assert "a 50.0 [40.0, 60.0]" in text and "mt 2/10 = 20.00%" in text
+    rounds = pd.DataFrame([{"stage": "round 0", "segments": 9, "tasks": 5, "copied_demonstration": 4},
+                           {"stage": "round 1", "segments": 8, "tasks": 5, "copied_demonstration": 3},
+                           {"stage": "post-edited", "segments": 6, "tasks": 4, "copied_demonstration": 0}])
+    text = findings(pd.DataFrame([{"build": "a", "chrF": 50.0, "ci_low": 40.0, "ci_high": 60.0, "n_tasks": 160},
+                                  {"build": "b", "chrF": 9.0, "ci_low": 8.0, "ci_high": 10.0, "n_tasks": 160}]),
+                    None, None, rounds)
+    assert "flagged segments 9 (in 5 tasks)" in text and "**Copied demonstrations**: 4 raw segments" in text
+    assert "3 after the repair round(s), 0 after the post-edit" in text

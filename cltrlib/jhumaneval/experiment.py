@@ -111,6 +111,13 @@ def findings(chrf: pd.DataFrame, soft: pd.DataFrame, pass1: pd.DataFrame, rounds
         out.append(f"**Repair**: flagged segments {int(first['segments'])} (in {int(first['tasks'])} tasks) after "
                    f"the raw translation → {int(last['segments'])} (in {int(last['tasks'])} tasks) after "
                    f"{len(rounds) - 2} repair round(s) and the post-edits.")
+        if "copied_demonstration" in rounds:
+            copied = [int(x) for x in rounds["copied_demonstration"]]
+            out.append(f"**Copied demonstrations**: {copied[0]} raw segments answer with a demonstration's Japanese "
+                       f"(another task's published prose from the few-shot prompt) instead of a translation; "
+                       + (f"{' → '.join(map(str, copied[1:-1]))} after the repair round(s), " if len(copied) > 2
+                          else "") + f"{copied[-1]} after the post-edit that cuts them. chrF and the round trip "
+                       "score such a segment as a poor translation; this check names it.")
     for model, grp in (soft.groupby("model", sort=False) if soft is not None and not soft.empty else []):
         parts = []
         for _, r in grp.iterrows():

@@ -97,7 +97,7 @@ def ensure_mt_builds(model: str, repair_rounds: int = 2, builds_dir: Path | None
                     "n_text_segments": rep.n_text_segments, "n_parse_ok": rep.n_parse_ok, "repair": rep.repair,
                     "cost": {"requests": tr.n_requests - before, "wall_s": round(wall, 1), **used,
                              "note": "this run only (segments already in the cache cost nothing); "
-                                     f"{threads} thread(s), contended CPU"}}
+                                     f"{threads} llama.cpp thread(s)"}}
             Path(f"{paths[kind]}.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
             out[kind] = {"path": paths[kind], "meta": meta, "built": True, "wall_s": wall}
     return out

@@ -5,13 +5,16 @@ Paper A repaired its DeepL draft with GPT-4 against the code and then reviewed e
 one of the validator's own checks (``cltrlib.jhumaneval.validate``) applied to a single segment, so a repair prompt can
 say what was wrong with *that* text: English left untranslated, no Japanese at all, brackets that no longer balance
 as in the English, an identifier / number / quoted literal of the English missing from the translation, a runaway
-repetition, or a line that would change the code (a docstring quote, a ``>>>`` doctest). Task-level findings of the
-full validator (parse errors, changed or missing examples, changed code) flag every segment of their task.
+repetition, a line that would change the code (a docstring quote, a ``>>>`` doctest), or a **copied demonstration**:
+a few-shot translator (a base model) that answers with most of a demonstration's Japanese (another task's prose from
+its prompt) instead of translating the segment. Task-level findings of the full validator (parse errors, changed or
+missing examples, changed code) flag every segment of their task.
 
 Rounds re-translate only the flagged segments (``translate_one(text, note=finding)``, cached like any translation, so
 a rerun costs nothing); a round's output replaces a draft only when it has fewer findings. The post-edits then:
 cut a runaway repetition, drop lines that would change the code, remove brackets the English does not have, and put
-the English back where a segment is still without any Japanese (an honest "untranslated", not a garbled one).
+cut a copied demonstration out, and put the English back where a segment is still without any Japanese (an honest
+"untranslated", not a garbled or borrowed one).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cltrlib.data.problems import Problem
@@ -28,8 +31,32 @@ from cltrlib.jhumaneval.validate import bracket_balance, check_translation, japa
 
 _TOKEN = re.compile(r"`[^`]+`|'[^'\s][^']*'|\"[^\"]+\"|\b\d+(?:\.\d+)?\b|\b[A-Za-z_]\w*\b")
 _REPEAT = re.compile(r"(.{1,12}?)\1{4,}", re.S)  # a unit of up to 12 characters repeated 5+ times in a row
-REPAIR_VERSION = "2"  # bump when a repair prompt changes: part of the repair cache key and of a build's identity
+REPAIR_VERSION = "3"  # bump when a repair prompt changes: part of the repair cache key and of a build's identity
 TASK_CHECKS = ("parse_error", "code_changed", "docstring_count", "example_changed", "example_missing")
+# A copy: a run shared with a demonstration's target that covers COPY_SHARE of it and has at least COPY_MIN_CHARS
+# characters. Both bounds matter: a 14-character demonstration copied whole is a copy, while two honest translations of
+# "Given a list of integers" share ~10 characters ("与えられた整数のリスト") that are not one.
+COPY_MIN_CHARS = 10
+COPY_SHARE = 0.6
+Demonstrations = Callable[[str], Sequence[str]]  # segment source -> the targets of the demonstrations shown with it
+
+
+def copied_run(translation: str, demonstrations: Sequence[str]) -> str | None:
+    """The longest run of ``translation`` copied from one of ``demonstrations`` (targets shown in the prompt), when it
+    is long enough to be a copy rather than shared wording; else None."""
+    from difflib import SequenceMatcher
+
+    best = ""
+    for demo in demonstrations:
+        demo = demo.strip()
+        if not demo:
+            continue
+        m = SequenceMatcher(None, translation, demo, autojunk=False).find_longest_match(0, len(translation), 0,
+                                                                                        len(demo))
+        run = translation[m.a:m.a + m.size]
+        if len(run.strip()) >= max(COPY_MIN_CHARS, COPY_SHARE * len(demo)) and len(run) > len(best):
+            best = run
+    return best or None
 
 
 @dataclass
@@ -66,8 +93,10 @@ def kept_tokens(source: str, names: set[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def segment_findings(source: str, translation: str, names: set[str]) -> list[tuple[str, str]]:
-    """(kind, what to tell the translator) for one segment's translation; empty when it passes."""
+def segment_findings(source: str, translation: str, names: set[str],
+                     demonstrations: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(kind, what to tell the translator) for one segment's translation; empty when it passes. ``demonstrations``:
+    the targets of the few-shot demonstrations shown with this segment (none of them its own task's)."""
     found: list[tuple[str, str]] = []
     lines = [ln.strip() for ln in translation.split("\n")]
     if not translation.strip():
@@ -87,6 +116,10 @@ def segment_findings(source: str, translation: str, names: set[str]) -> list[tup
     missing = [t for t in kept_tokens(source, names) if t not in translation]
     if missing:
         found.append(("token_missing", "it lost " + ", ".join(missing[:4]) + " (keep them exactly)"))
+    copied = copied_run(translation, demonstrations)
+    if copied:
+        found.append(("copied_demonstration", f"it copied an example translation ({copied.strip()[:40]!r}) instead "
+                                              "of translating this text"))
     return found
 
 
@@ -97,15 +130,17 @@ def _task_findings(problem: Problem, sp: SegmentedPrompt, trs: dict[int, str]) -
             for d in check_translation(row, problem).defects if d.check in TASK_CHECKS]
 
 
-def findings(problems: Sequence[Problem], segmented: Sequence[SegmentedPrompt],
-             per_task: Sequence[dict[int, str]]) -> dict[tuple[int, int], list[tuple[str, str]]]:
+def findings(problems: Sequence[Problem], segmented: Sequence[SegmentedPrompt], per_task: Sequence[dict[int, str]],
+             demonstrations: Demonstrations | None = None) -> dict[tuple[int, int], list[tuple[str, str]]]:
     """Findings per (task index, segment index), segment checks plus the task's own ones."""
     out: dict[tuple[int, int], list[tuple[str, str]]] = {}
     for k, (p, sp, trs) in enumerate(zip(problems, segmented, per_task, strict=True)):
         names = code_names(p)
         task_level = _task_findings(p, sp, trs)
         for i, tr in trs.items():
-            f = segment_findings(sp.segments[i].source, tr, names) + task_level
+            src = sp.segments[i].source
+            demos = demonstrations(src) if demonstrations else ()
+            f = segment_findings(src, tr, names, demos) + task_level
             if f:
                 out[(k, i)] = f
     return out
@@ -168,10 +203,17 @@ def _drop_unmatched(source: str, text: str) -> str:
     return "".join(ch for j, ch in enumerate(text) if j not in drop)
 
 
-def post_edit(source: str, translation: str) -> tuple[str, list[str]]:
+def post_edit(source: str, translation: str, demonstrations: Sequence[str] = ()) -> tuple[str, list[str]]:
     """The deterministic post-edits of one segment: (edited text, kinds applied)."""
     applied = []
     text = translation
+    copied = copied_run(text, demonstrations)
+    if copied:  # a borrowed sentence says something else: cut it (the English comes back if nothing is left)
+        while copied:
+            text = "\n".join(ln.rstrip() for ln in text.replace(copied, "", 1).split("\n"))
+            text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+            copied = copied_run(text, demonstrations)
+        applied.append("cut_copied_demonstration")
     m = _REPEAT.search(text)
     if m:
         text = (text[:m.start()] + m.group(1)).rstrip()
@@ -199,7 +241,12 @@ def repair(translator, problems: Sequence[Problem], segmented: Sequence[Segmente
 
     per_task = [dict(t) for t in per_task]
     log = RepairLog()
-    found = findings(problems, segmented, per_task)
+    shots_for = getattr(translator, "shots_for", None)  # a few-shot translator: what each segment was shown
+
+    def demos(source: str) -> list[str]:
+        return [t for _, t in shots_for(source, src, tgt)] if shots_for else []
+
+    found = findings(problems, segmented, per_task, demos)
     log.rounds.append(count(found))
     rep = RepairTranslator(translator)
     last = {(k, i): tr for k, trs in enumerate(per_task) for i, tr in trs.items()}  # each segment's last attempt
@@ -213,20 +260,20 @@ def repair(translator, problems: Sequence[Problem], segmented: Sequence[Segmente
         kept = 0
         for (k, i), tr in zip(where, new, strict=True):
             last[(k, i)] = tr
-            names = code_names(problems[k])
-            if len(segment_findings(segmented[k].segments[i].source, tr, names)) < len(
-                    segment_findings(segmented[k].segments[i].source, per_task[k][i], names)):
+            names, source = code_names(problems[k]), segmented[k].segments[i].source
+            if len(segment_findings(source, tr, names, demos(source))) < len(
+                    segment_findings(source, per_task[k][i], names, demos(source))):
                 per_task[k][i] = tr
                 kept += 1
         log.retranslated.append(len(where))
         log.improved.append(kept)
-        found = findings(problems, segmented, per_task)
+        found = findings(problems, segmented, per_task, demos)
         log.rounds.append(count(found))
     for k, sp in enumerate(segmented):
         for i, tr in per_task[k].items():
-            edited, applied = post_edit(sp.segments[i].source, tr)
+            edited, applied = post_edit(sp.segments[i].source, tr, demos(sp.segments[i].source))
             per_task[k][i] = edited
             for a in applied:
                 log.post_edits[a] = log.post_edits.get(a, 0) + 1
-    log.post_edited = count(findings(problems, segmented, per_task))
+    log.post_edited = count(findings(problems, segmented, per_task, demos))
     return per_task, log

@@ -137,7 +137,7 @@ def ensure_roundtrips(model: str, sources: Mapping[str, Path], builds_dir: Path 
                     "cost": {"requests": tr.n_requests - before, "wall_s": round(time.monotonic() - t0, 1),
                              **{k: v - usage0.get(k, 0) for k, v in tr.usage.items()},
                              "note": "this run only (paragraphs already in the cache cost nothing); "
-                                     f"{threads} thread(s), contended CPU"}}
+                                     f"{threads} llama.cpp thread(s)"}}
             Path(f"{path}.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
             out[label] = {"path": path, "meta": meta, "rows": rows, "built": True}
     return out
