@@ -12,8 +12,8 @@ missing examples, changed code) flag every segment of their task.
 
 Rounds re-translate only the flagged segments (``translate_one(text, note=finding)``, cached like any translation, so
 a rerun costs nothing); a round's output replaces a draft only when it has fewer findings. The post-edits then:
-cut a runaway repetition, drop lines that would change the code, remove brackets the English does not have, and put
-cut a copied demonstration out, and put the English back where a segment is still without any Japanese (an honest
+cut a runaway repetition, drop lines that would change the code, remove brackets the English does not have, cut a
+copied demonstration out, and put the English back where a segment is still without any Japanese (an honest
 "untranslated", not a garbled or borrowed one).
 """
 
