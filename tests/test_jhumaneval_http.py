@@ -265,3 +265,14 @@ def test_cli_build_with_deepl_and_openai_servers(deepl_server, chat_server, tmp_
                "--cache", cache, "--quiet", "--max-retries", "0"])
     assert rc == 2 and "not a JSON array" in capsys.readouterr().err
     assert not (tmp_path / "bad.jsonl").exists()
+
+
+def test_repair_rounds_with_a_translator_that_cannot_take_a_finding_fail_clearly(deepl_server, cache, tmp_path):
+    """DeepL has no prompt to put a validator finding in: asking for repair rounds is an error that says what to do,
+    raised after the drafts are cached (nothing translated is lost)."""
+    from cltrlib.jhumaneval.build import build_jhumaneval
+
+    tr = DeepLTranslator("test-key:fx", base_url=deepl_server.url, policy=FAST)
+    with pytest.raises(ValueError, match="repair rounds need a translator.*build without repair rounds"):
+        build_jhumaneval(tr, tmp_path / "b.jsonl", cache=cache, limit=1, repair_rounds=1, progress=False)
+    assert cache.count(tr.name) > 0 and not (tmp_path / "b.jsonl").exists()

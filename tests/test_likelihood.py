@@ -62,3 +62,23 @@ def test_relative_ci_width():
     assert likelihood.relative_ci_width(0.5, 0.25, 0.75) == pytest.approx(1.0)
     assert likelihood.relative_ci_width(-0.02, -0.04, 0.0) == pytest.approx(2.0)
     assert math.isinf(likelihood.relative_ci_width(0.0, -0.1, 0.1))
+
+
+def test_soft_table_caps_a_models_problems_with_its_own_limit(smollm2):
+    from cltrlib.jhumaneval.experiment import soft_table
+
+    builds = {"published": "jhumaneval"}
+    capped = soft_table([SMOLLM2], builds, limit=3, limits={SMOLLM2: 2}, progress=False)
+    assert list(capped["n_problems"]) == [2]
+    # the profile-wide limit wins when it is the smaller one; a limit for another model changes nothing
+    assert list(soft_table([SMOLLM2], builds, limit=2, limits={SMOLLM2: 3}, progress=False)["n_problems"]) == [2]
+    assert list(soft_table([SMOLLM2], builds, limit=3, limits={"gemma3-270m": 1}, progress=False)["n_problems"]) == [3]
+
+
+def test_soft_limits_must_be_model_count_pairs():
+    from cltrlib.study import study
+
+    s = study("local").jhumaneval
+    assert dict(s.soft_limits)["gemma3-270m"] == 82 and "gemma3-270m" in s.soft_models
+    with pytest.raises(ValueError, match="soft_limits"):
+        s.override(soft_limits=(("gemma3-270m", 0),))

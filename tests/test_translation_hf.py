@@ -49,3 +49,25 @@ def test_embedded_gemma_translates_through_the_hf_backend(tmp_path):
     assert again.name == tr.name and tr.prompt_id in tr.name
     assert translate_texts(again, texts, cache=cache, progress=False) == out[:3]
     assert again._model is None  # served from the cache: no model call, the model was never loaded
+
+
+def test_the_hf_backend_runs_the_repair_rounds_like_the_served_translator(tmp_path):
+    """``translate_one`` with a validator finding (the note is in the prompt, the answer is one line), and a build of
+    two tasks with one repair round through the HF backend (``cltr jhumaneval build --backend hf --repair-rounds``)."""
+    from cltrlib.jhumaneval.backends import REPAIR_NOTE
+    from cltrlib.jhumaneval.build import build_jhumaneval
+
+    tr = HFTranslator(GEMMA3, max_new_tokens=40)
+    text = _segments()[0]
+    note = "an English sentence was left untranslated"
+    prompt = tr._prompt(text, "en", "ja", note)
+    assert REPAIR_NOTE.format(note=note) in prompt and prompt.endswith("\nJapanese:")
+    assert prompt == few_shot_prompt(text, "en", "ja", tr.shots_for(text), note)
+    out = tr.translate_one(text, note=note)
+    assert out.strip() and "\n" not in out and len(KANA_KANJI.findall(out)) >= 3, out
+
+    report = build_jhumaneval(tr, tmp_path / "b.jsonl", cache=TranslationCache(tmp_path / "c.sqlite"), limit=2,
+                              repair_rounds=1, progress=False)
+    assert report.n_tasks == 2 and report.n_parse_ok == 2 and report.n_translated == report.n_text_segments
+    log = report.repair
+    assert 1 <= len(log["rounds"]) <= 2 and "post_edited" in log  # round 0 (raw) and at most one repair round

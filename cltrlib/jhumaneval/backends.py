@@ -255,6 +255,18 @@ def published_shots(tasks: Sequence[str] = SHOT_TASKS) -> list[tuple[str, str, s
     return out
 
 
+def segment_token_cap(text: str, src: str, max_tokens: int) -> int:
+    """New tokens allowed for one segment: ~twice the target's tokens, so there is room but a loop ends (a Japanese
+    character is about one English token)."""
+    return min(max_tokens, 32 + (2 * len(text) if src in ("ja", "zh", "ko") else 2 * len(text) // 3))
+
+
+def segment_stops(src: str, note: str | None) -> tuple[str, ...]:
+    """Where a few-shot completion ends: a draft at the first newline; a repair (``note``) at the end of the answer
+    line, so an answer that opens with a newline (an empty draft) gets a line too."""
+    return ("\n",) if note is None else ("\n\n", f"\n{LANG_NAMES.get(src, src)}:")
+
+
 class ServedModelTranslator(Translator):
     """A small model behind an OpenAI-compatible server (llama.cpp's on an embedded GGUF), one segment per request.
 
@@ -307,14 +319,10 @@ class ServedModelTranslator(Translator):
         return Request(prompt=few_shot_prompt(text, src, tgt, self.shots_for(text, src, tgt), note))
 
     def translate_one(self, text: str, src: str = "en", tgt: str = "ja", note: str | None = None) -> str:
-        # ~twice the target's tokens: room, but a loop ends (a Japanese character is about one English token)
-        cap = min(self.max_tokens, 32 + (2 * len(text) if src in ("ja", "zh", "ko") else 2 * len(text) // 3))
         self.n_requests += 1
-        # A draft ends at the first newline; a repair (``note``) at the end of the answer line, so an answer that
-        # opens with a newline (an empty draft) gets a line too.
-        stops = ("\n",) if note is None else ("\n\n", f"\n{LANG_NAMES.get(src, src)}:")
-        out = _complete(self.provider, self.request(text, src, tgt, note), cap,
-                        stops=stops if self.mode == "completion" else (), usage=self.usage)
+        out = _complete(self.provider, self.request(text, src, tgt, note), segment_token_cap(text, src,
+                                                                                               self.max_tokens),
+                        stops=segment_stops(src, note) if self.mode == "completion" else (), usage=self.usage)
         out = out.strip()
         if self.mode == "completion":
             out = out.split("\n")[0]
@@ -387,15 +395,43 @@ class HFTranslator(Translator):
             self._model = cls.from_pretrained(self.path, dtype=torch.float32).to(self.device).eval()
         return self._model
 
-    def _prompt(self, text: str, src: str, tgt: str) -> str:
+    def shots_for(self, text: str, src: str = "en", tgt: str = "ja") -> list[tuple[str, str]]:
+        """The demonstrations for ``text`` (never one from its own task); the repair step checks copies of them."""
+        return select_shots(self.shots, text, src, tgt)
+
+    def _prompt(self, text: str, src: str, tgt: str, note: str | None = None) -> str:
         s, t = LANG_NAMES.get(src, src), LANG_NAMES.get(tgt, tgt)
         if self.seq2seq:
+            if note:
+                raise ValueError(f"{self.path}: a seq2seq translator takes no instruction, so it cannot be given a "
+                                 "validator finding; run the build without repair rounds")
             return self.prefix + text
         if getattr(self.tokenizer, "chat_template", None):
+            hint = REPAIR_NOTE.format(note=note) + "\n" if note else ""
             msgs = [{"role": "user", "content": f"Translate this {s} text to {t}. Answer with the translation only.\n\n"
-                                                 f"{text}"}]
+                                                 f"{hint}{text}"}]
             return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        return few_shot_prompt(text, src, tgt, select_shots(self.shots, text, src, tgt))
+        return few_shot_prompt(text, src, tgt, self.shots_for(text, src, tgt), note)
+
+    def translate_one(self, text: str, src: str = "en", tgt: str = "ja", note: str | None = None) -> str:
+        """One segment, with a validator finding in the prompt when ``note`` is given (the repair rounds,
+        ``cltrlib.jhumaneval.repair``): the same prompt, stops and token cap as the served translator's."""
+        import torch
+
+        prompt = self._prompt(text, src, tgt, note)
+        chat = bool(getattr(self.tokenizer, "chat_template", None))
+        enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=self.seq2seq or not chat).to(self.device)
+        plain_causal = not self.seq2seq and not chat
+        stop = {"stop_strings": list(segment_stops(src, note)), "tokenizer": self.tokenizer} if plain_causal else {}
+        with torch.no_grad():
+            gen = self.model.generate(**enc, max_new_tokens=segment_token_cap(text, src, self.max_new_tokens),
+                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id, **stop)
+        if not self.seq2seq:
+            gen = gen[:, enc["input_ids"].shape[1]:]
+        out = self.tokenizer.decode(gen[0], skip_special_tokens=True).strip()
+        if plain_causal:
+            out = out.split("\n")[0]
+        return out.strip().rstrip("\ufffd")
 
     def translate_batch(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
         import torch

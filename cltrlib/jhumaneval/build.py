@@ -100,6 +100,11 @@ def build_jhumaneval(backend: str | Translator = "memory", out: str | Path | Non
         if repair_rounds is not None:
             from cltrlib.jhumaneval.repair import repair
 
+            if not hasattr(backend, "translate_one"):
+                raise ValueError(f"repair rounds need a translator that re-translates one segment with a finding "
+                                 f"(llama.cpp-served or HF models); {name} has none: build without repair rounds, "
+                                 "or use --repair with an OpenAI-compatible repair model")
+
             per_task, log = repair(backend, problems, segmented, per_task, rounds=repair_rounds, src=src, tgt=tgt,
                                    cache=cache, progress=progress)
             report.repair = log.to_dict()

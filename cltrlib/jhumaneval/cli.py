@@ -72,7 +72,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
                                       api_key=args.api_key, policy=policy)
         out = args.out or default_build_path()
         report = build_jhumaneval(backend, out, memory=memory, glossary=glossary, cache=cache, repairer=repairer,
-                                  limit=args.limit, tgt=args.target_lang, progress=not args.quiet)
+                                  limit=args.limit, tgt=args.target_lang, progress=not args.quiet,
+                                  repair_rounds=args.repair_rounds)
     except (TranslationError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -116,6 +117,8 @@ def register(sub) -> None:
     b.add_argument("--repair", action="store_true", help="run the terminology-repair pass (OpenAI-compatible)")
     b.add_argument("--repair-model", default=None)
     b.add_argument("--repair-base-url", default=None)
+    b.add_argument("--repair-rounds", type=int, default=None,
+                   help="hf: validator-driven re-translation rounds, then the deterministic post-edits (as notebook 08)")
     b.add_argument("--glossary", default=None, help="extra glossary JSON (list of {source, target, wrong})")
     b.add_argument("--cache", default=None, help="translation cache SQLite file (default ~/.cache/cltr/...)")
     b.add_argument("--max-retries", type=int, default=5)

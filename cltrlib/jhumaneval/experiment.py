@@ -24,15 +24,21 @@ from cltrlib.metrics import bootstrap_diff_ci, clopper_pearson, discordant_count
 
 
 def soft_table(models: Sequence[str], builds: Mapping[str, str], limit: int | None = None,
-               reference: str = "published", progress: bool = True) -> pd.DataFrame:
+               reference: str = "published", progress: bool = True,
+               limits: Mapping[str, int] | None = None) -> pd.DataFrame:
     """One row per (model, build): the build's mean log-likelihood, the EN - JA gap with its paired CI, and the
-    build minus ``reference`` (the published set) with its paired CI, over the problems every run scored."""
+    build minus ``reference`` (the published set) with its paired CI, over the problems every run scored.
+
+    ``limits`` caps a model's problems below ``limit`` (the first N), so a CPU profile can give a model whose English
+    and published runs no other notebook scores fewer problems; each row's ``n_problems`` says how many it used."""
     from cltrlib.codeeval.likelihood import score_canonical
 
     rows = []
     for model in models:
-        en = score_canonical(model, "humaneval", limit=limit, progress=progress).set_index("task_id")
-        ja = {name: score_canonical(model, ds, limit=limit, progress=progress).set_index("task_id")
+        cap = (limits or {}).get(model)
+        n = cap if limit is None else (limit if cap is None else min(limit, cap))
+        en = score_canonical(model, "humaneval", limit=n, progress=progress).set_index("task_id")
+        ja = {name: score_canonical(model, ds, limit=n, progress=progress).set_index("task_id")
               for name, ds in builds.items()}
         common = en.index
         for frame in ja.values():
