@@ -416,33 +416,25 @@ class HFTranslator(Translator):
     def translate_one(self, text: str, src: str = "en", tgt: str = "ja", note: str | None = None) -> str:
         """One segment, with a validator finding in the prompt when ``note`` is given (the repair rounds,
         ``cltrlib.jhumaneval.repair``): the same prompt, stops and token cap as the served translator's."""
-        import torch
-
-        prompt = self._prompt(text, src, tgt, note)
-        chat = bool(getattr(self.tokenizer, "chat_template", None))
-        enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=self.seq2seq or not chat).to(self.device)
-        plain_causal = not self.seq2seq and not chat
-        stop = {"stop_strings": list(segment_stops(src, note)), "tokenizer": self.tokenizer} if plain_causal else {}
-        with torch.no_grad():
-            gen = self.model.generate(**enc, max_new_tokens=segment_token_cap(text, src, self.max_new_tokens),
-                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id, **stop)
-        if not self.seq2seq:
-            gen = gen[:, enc["input_ids"].shape[1]:]
-        out = self.tokenizer.decode(gen[0], skip_special_tokens=True).strip()
-        if plain_causal:
-            out = out.split("\n")[0]
-        return out.strip().rstrip("\ufffd")
+        return self._generate([self._prompt(text, src, tgt, note)], segment_token_cap(text, src, self.max_new_tokens),
+                              segment_stops(src, note))[0]
 
     def translate_batch(self, texts: Sequence[str], src: str, tgt: str) -> list[str]:
+        return self._generate([self._prompt(t, src, tgt) for t in texts], self.max_new_tokens,
+                              segment_stops(src, None))
+
+    def _generate(self, prompts: Sequence[str], max_new_tokens: int, stops: Sequence[str]) -> list[str]:
+        """Greedy generation for left-padded ``prompts``; a plain causal model (few-shot prompt) stops at ``stops``
+        and keeps the first line of its answer."""
         import torch
 
-        prompts = [self._prompt(t, src, tgt) for t in texts]
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=self.seq2seq or
-                             not getattr(self.tokenizer, "chat_template", None)).to(self.device)
-        plain_causal = not self.seq2seq and not getattr(self.tokenizer, "chat_template", None)
-        stop = {"stop_strings": ["\n"], "tokenizer": self.tokenizer} if plain_causal else {}  # one line = done
+        chat = bool(getattr(self.tokenizer, "chat_template", None))
+        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True,
+                             add_special_tokens=self.seq2seq or not chat).to(self.device)
+        plain_causal = not self.seq2seq and not chat
+        stop = {"stop_strings": list(stops), "tokenizer": self.tokenizer} if plain_causal else {}
         with torch.no_grad():
-            gen = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
+            gen = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                       pad_token_id=self.tokenizer.pad_token_id, **stop)
         if not self.seq2seq:
             gen = gen[:, enc["input_ids"].shape[1]:]
